@@ -1,0 +1,339 @@
+/*
+ * binding.c - the binding state machine: offer, attach, detach, cleanup.
+ *
+ * One binding joins one client registration and one provider registration
+ * of the same NPI.  Its state (core.h, docs/design.md) moves only under
+ * the NPI lock, and every transition names the single thread that owns the
+ * next callbacks of the binding, so its callbacks never run on two threads
+ * at once and always in the order offer -> detach halves -> cleanups
+ * (R23):
+ *
+ *   - the registering thread owns the offer (CREATED -> OFFERING);
+ *   - whoever moves it to DETACHING owns both detach calls, client first
+ *     (R13); that is the deregistering thread, or the offering thread for
+ *     a late-comer or a client that failed after the provider accepted;
+ *   - whoever completes the last half owns the cleanups (R16): the detach
+ *     thread when both callbacks returned STATUS_SUCCESS, else the thread
+ *     whose Nmr*DetachComplete finished the last pending half.
+ *
+ * No callback is called with the lock held (R22); the lock is dropped
+ * around each one, and the state re-read afterwards.
+ *
+ * Context: every function here may be called from inside callbacks.  None
+ * blocks on another thread except for the NPI lock, which is only ever
+ * held for short, callback-free sections.
+ */
+#include "core.h"
+
+#include "alloc.h"
+#include "callstack.h"
+#include "misuse.h"
+
+#include <assert.h>
+
+static const char *const side_name[2] = {"client", "provider"};
+static const char *const complete_fn[2] = {"NmrClientDetachProviderComplete",
+                                           "NmrProviderDetachClientComplete"};
+
+static inline pthread_mutex_t *lock_of(const nmr_binding *b)
+{
+    return &b->reg[NMR_CLIENT]->npi->lock;
+}
+
+static void binding_destroy(struct nmr_object *obj)
+{
+    nmr_binding *b = nmr_container_of(obj, nmr_binding, obj);
+    nmr_handle_put(&b->reg[NMR_CLIENT]->obj);
+    nmr_handle_put(&b->reg[NMR_PROVIDER]->obj);
+    nmr_free(b);
+}
+
+nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
+{
+    nmr_binding *b = nmr_alloc(sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    HANDLE h;
+    if (nmr_handle_create(&b->obj, NMR_HANDLE_BINDING, binding_destroy, &h) != 0) {
+        nmr_free(b);
+        return NULL;
+    }
+    nmr_handle_get(&client->obj);
+    nmr_handle_get(&provider->obj);
+    nmr_handle_get(&b->obj); /* the creator's to-do list */
+    b->reg[NMR_CLIENT] = client;
+    b->reg[NMR_PROVIDER] = provider;
+    for (int side = 0; side < 2; side++) {
+        nmr_list_add_tail(&b->reg[side]->bindings, &b->link[side]);
+        b->reg[side]->live_bindings++;
+    }
+    b->state = NMR_B_CREATED;
+    return b;
+}
+
+/* Under the lock: the binding is gone from both registrations; wake a wait
+ * that was waiting for the last one (R18). */
+static void unlink_locked(nmr_binding *b)
+{
+    assert(b->state != NMR_B_GONE);
+    b->state = NMR_B_GONE;
+    for (int side = 0; side < 2; side++) {
+        nmr_reg *r = b->reg[side];
+        nmr_list_del(&b->link[side]);
+        if (--r->live_bindings == 0 && r->state == NMR_REG_WAITING)
+            pthread_cond_broadcast(&r->npi->drained);
+    }
+}
+
+void nmr_binding_cancel_locked(nmr_binding *b)
+{
+    assert(b->state == NMR_B_CREATED);
+    unlink_locked(b);
+    /* Retiring under the lock cannot free the binding: a CREATED binding is
+     * still on its creator's to-do list, and that reference is dropped only
+     * after the creator has looked at it again. */
+    nmr_handle_retire(&b->obj);
+}
+
+int nmr_binding_start_detach_locked(nmr_binding *b)
+{
+    if (b->state != NMR_B_ATTACHED)
+        return 0;
+    b->state = NMR_B_DETACHING;
+    return 1;
+}
+
+/* Cleanups (R16), then the binding handle dies.  No lock held. */
+static void run_cleanups(nmr_binding *b)
+{
+    for (int side = 0; side < 2; side++) {
+        nmr_cleanup_fn *fn = b->reg[side]->cleanup;
+        if (fn == NULL)
+            continue;
+        nmr_frame f;
+        nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_CLEANUP);
+        fn(b->ctx[side]);
+        nmr_callstack_pop(&f);
+    }
+    pthread_mutex_lock(lock_of(b));
+    unlink_locked(b);
+    pthread_mutex_unlock(lock_of(b));
+    nmr_handle_retire(&b->obj);
+}
+
+/* Under the lock: if both halves are complete and no detach callback is
+ * running, move to CLEANUP; the caller then runs the cleanups. */
+static int ready_for_cleanup_locked(nmr_binding *b)
+{
+    if (b->state == NMR_B_DETACHING && b->half[0] == NMR_H_COMPLETE &&
+        b->half[1] == NMR_H_COMPLETE) {
+        b->state = NMR_B_CLEANUP;
+        return 1;
+    }
+    return 0;
+}
+
+void nmr_binding_detach(nmr_binding *b)
+{
+    assert(b->state == NMR_B_DETACHING);
+    for (int side = 0; side < 2; side++) {
+        pthread_mutex_lock(lock_of(b));
+        if (b->half[side] != NMR_H_IDLE) { /* R10: client half needs no call */
+            pthread_mutex_unlock(lock_of(b));
+            continue;
+        }
+        b->half[side] = NMR_H_CALLING;
+        pthread_mutex_unlock(lock_of(b));
+
+        nmr_frame f;
+        nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_DETACH);
+        NTSTATUS s = b->reg[side]->detach(b->ctx[side]);
+        nmr_callstack_pop(&f);
+
+        /* R14/R15: SUCCESS = complete, PENDING = completion to come,
+         * anything else counts as SUCCESS and is misuse. */
+        int early_then_success = 0;
+        pthread_mutex_lock(lock_of(b));
+        if (b->half[side] == NMR_H_CALLING_DONE) {
+            b->half[side] = NMR_H_COMPLETE;
+            early_then_success = (s == STATUS_SUCCESS);
+        } else if (s == STATUS_PENDING) {
+            b->half[side] = NMR_H_PENDING;
+        } else {
+            b->half[side] = NMR_H_COMPLETE;
+        }
+        pthread_mutex_unlock(lock_of(b));
+
+        if (early_then_success)
+            nmr_report_misuse(NMR_MISUSE_NOT_PENDING,
+                              "%s: %s detach callback of binding %p completed "
+                              "its half and then returned STATUS_SUCCESS "
+                              "(it must return STATUS_PENDING) (R14, R29)",
+                              complete_fn[side], side_name[side],
+                              nmr_handle_value(&b->obj));
+        else if (s != STATUS_SUCCESS && s != STATUS_PENDING)
+            nmr_report_misuse(NMR_MISUSE_BAD_DETACH_STATUS,
+                              "%s detach callback of binding %p returned "
+                              "0x%08x; only STATUS_SUCCESS or STATUS_PENDING "
+                              "are allowed, treated as STATUS_SUCCESS (R14)",
+                              side_name[side], nmr_handle_value(&b->obj),
+                              (unsigned)s);
+    }
+    pthread_mutex_lock(lock_of(b));
+    int ready = ready_for_cleanup_locked(b);
+    pthread_mutex_unlock(lock_of(b));
+    if (ready)
+        run_cleanups(b);
+}
+
+void nmr_binding_offer(nmr_binding *b)
+{
+    nmr_reg *client = b->reg[NMR_CLIENT];
+    nmr_reg *provider = b->reg[NMR_PROVIDER];
+
+    pthread_mutex_lock(lock_of(b));
+    if (b->state != NMR_B_CREATED) { /* cancelled by a deregistration */
+        pthread_mutex_unlock(lock_of(b));
+        return;
+    }
+    b->state = NMR_B_OFFERING;
+    pthread_mutex_unlock(lock_of(b));
+
+    HANDLE h = nmr_handle_value(&b->obj);
+    nmr_frame f;
+    nmr_callstack_push(&f, b, client, provider, NMR_CB_CLIENT_ATTACH);
+    NTSTATUS s = client->attach.client(h, client->context, provider->instance);
+    nmr_callstack_pop(&f);
+
+    int detach = 0, gone = 0;
+    pthread_mutex_lock(lock_of(b));
+    if (b->provider_attached) {
+        int late = client->state != NMR_REG_ACTIVE ||
+                   provider->state != NMR_REG_ACTIVE;
+        if (s == STATUS_SUCCESS && !late) {
+            b->state = NMR_B_ATTACHED;
+        } else {
+            /* R11 late-comer: attached, detached at once.  R10: the client
+             * failed after the provider accepted: only the provider is told
+             * to detach; the client half is complete already. */
+            b->state = NMR_B_DETACHING;
+            if (s != STATUS_SUCCESS)
+                b->half[NMR_CLIENT] = NMR_H_COMPLETE;
+            detach = 1;
+        }
+    } else {
+        unlink_locked(b); /* declined: no binding, no more callbacks */
+        gone = 1;
+    }
+    pthread_mutex_unlock(lock_of(b));
+
+    if (detach)
+        nmr_binding_detach(b);
+    if (gone) {
+        nmr_handle_retire(&b->obj);
+        if (s == STATUS_SUCCESS)
+            nmr_report_misuse(NMR_MISUSE_ATTACH_WITHOUT_PROVIDER,
+                              "ClientAttachProvider returned STATUS_SUCCESS for "
+                              "binding %p without a successful "
+                              "NmrClientAttachProvider; treated as a decline (R10)",
+                              h);
+    }
+}
+
+NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingContext,
+                                 const VOID *ClientDispatch,
+                                 PVOID *ProviderBindingContext,
+                                 const VOID **ProviderDispatch)
+{
+    struct nmr_object *o = nmr_handle_ref(NmrBindingHandle, NMR_HANDLE_BINDING);
+    if (o == NULL)
+        return STATUS_INVALID_PARAMETER;
+    nmr_binding *b = nmr_container_of(o, nmr_binding, obj);
+    NTSTATUS s;
+    if (ProviderBindingContext == NULL || ProviderDispatch == NULL) {
+        s = STATUS_INVALID_PARAMETER;
+        goto out;
+    }
+    /* R8: only on the thread inside this binding's ClientAttachProvider;
+     * the offering thread alone writes the fields below until the offer
+     * ends, so they need no lock. */
+    if (!nmr_callstack_inside(b, NMR_CB_CLIENT_ATTACH) || b->provider_attached ||
+        b->in_provider_attach) {
+        s = STATUS_INVALID_DEVICE_STATE;
+        goto out;
+    }
+    nmr_reg *client = b->reg[NMR_CLIENT];
+    nmr_reg *provider = b->reg[NMR_PROVIDER];
+    b->ctx[NMR_CLIENT] = ClientBindingContext;
+    b->dispatch[NMR_CLIENT] = ClientDispatch;
+
+    PVOID pctx = NULL;
+    const VOID *pdispatch = NULL;
+    nmr_frame f;
+    b->in_provider_attach = 1;
+    nmr_callstack_push(&f, b, client, provider, NMR_CB_PROVIDER_ATTACH);
+    s = provider->attach.provider(NmrBindingHandle, provider->context,
+                                  client->instance, ClientBindingContext,
+                                  ClientDispatch, &pctx, &pdispatch);
+    nmr_callstack_pop(&f);
+    b->in_provider_attach = 0;
+    if (s == STATUS_SUCCESS) {
+        b->provider_attached = 1;
+        b->ctx[NMR_PROVIDER] = pctx;
+        b->dispatch[NMR_PROVIDER] = pdispatch;
+        *ProviderBindingContext = pctx;
+        *ProviderDispatch = pdispatch;
+    }
+out:
+    nmr_handle_put(o);
+    return s;
+}
+
+/* Nmr*DetachComplete for one side (R14, R15, R29). */
+static void detach_complete(HANDLE h, nmr_side side)
+{
+    struct nmr_object *o = nmr_handle_ref(h, NMR_HANDLE_BINDING);
+    if (o == NULL) {
+        nmr_report_misuse(NMR_MISUSE_BAD_HANDLE,
+                          "%s: %p is not a live binding handle (R26)",
+                          complete_fn[side], h);
+        return;
+    }
+    nmr_binding *b = nmr_container_of(o, nmr_binding, obj);
+    int ready = 0, misuse = 0, dead = 0;
+    pthread_mutex_lock(lock_of(b));
+    if (b->state == NMR_B_GONE)
+        dead = 1;
+    else if (b->half[side] == NMR_H_CALLING)
+        b->half[side] = NMR_H_CALLING_DONE; /* R15: finished when it returns */
+    else if (b->half[side] == NMR_H_PENDING) {
+        b->half[side] = NMR_H_COMPLETE;
+        ready = ready_for_cleanup_locked(b);
+    } else
+        misuse = 1;
+    pthread_mutex_unlock(lock_of(b));
+
+    if (dead)
+        nmr_report_misuse(NMR_MISUSE_BAD_HANDLE,
+                          "%s: %p is not a live binding handle (R26)",
+                          complete_fn[side], h);
+    if (misuse)
+        nmr_report_misuse(NMR_MISUSE_NOT_PENDING,
+                          "%s: the %s half of binding %p is not pending "
+                          "(its detach callback was not called, returned "
+                          "STATUS_SUCCESS, or was completed already) (R29)",
+                          complete_fn[side], side_name[side], h);
+    if (ready)
+        run_cleanups(b);
+    nmr_handle_put(o);
+}
+
+VOID NmrClientDetachProviderComplete(HANDLE NmrBindingHandle)
+{
+    detach_complete(NmrBindingHandle, NMR_CLIENT);
+}
+
+VOID NmrProviderDetachClientComplete(HANDLE NmrBindingHandle)
+{
+    detach_complete(NmrBindingHandle, NMR_PROVIDER);
+}

@@ -1,0 +1,41 @@
+/*
+ * callstack.h - per-thread record of the callbacks in progress.
+ *
+ * Before libnmr calls user code for a binding it pushes a frame on the
+ * calling thread's list (the frame lives on the C stack: no allocation),
+ * and pops it when the callback returns.  Two questions are answered from
+ * it, without any lock, because only the owning thread reads its list:
+ *
+ *  - is this thread inside ClientAttachProvider of binding B?  (R8: only
+ *    there may NmrClientAttachProvider be called);
+ *  - is this thread inside any callback of a binding of registration R?
+ *    (R20: then waiting for R would wait for ourselves: deadlock).
+ */
+#ifndef NMR_SRC_CALLSTACK_H
+#define NMR_SRC_CALLSTACK_H
+
+typedef enum nmr_callback {
+    NMR_CB_CLIENT_ATTACH,
+    NMR_CB_PROVIDER_ATTACH,
+    NMR_CB_DETACH,
+    NMR_CB_CLEANUP
+} nmr_callback;
+
+typedef struct nmr_frame {
+    struct nmr_frame *up;
+    const void *binding;
+    const void *reg[2]; /* the binding's client and provider registrations */
+    nmr_callback what;
+} nmr_frame;
+
+void nmr_callstack_push(nmr_frame *f, const void *binding,
+                        const void *client_reg, const void *provider_reg,
+                        nmr_callback what);
+void nmr_callstack_pop(nmr_frame *f);
+
+/* Is this thread inside callback `what` of `binding`? */
+int nmr_callstack_inside(const void *binding, nmr_callback what);
+/* Is this thread inside any callback of a binding of `reg`? */
+int nmr_callstack_inside_registration(const void *reg);
+
+#endif

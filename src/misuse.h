@@ -1,0 +1,16 @@
+/*
+ * misuse.h - internal entry to the diagnostic channel (SPEC R30).
+ * Context: may be called from any thread, must be called with no libnmr
+ * lock held (the user's hook runs inside).
+ */
+#ifndef NMR_SRC_MISUSE_H
+#define NMR_SRC_MISUSE_H
+
+#include <nmr/diag.h>
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void nmr_report_misuse(nmr_misuse_kind kind, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * npi_index.c - the NPI index: GUID value -> struct nmr_npi (npi_index.h).
+ *
+ * STRIPES independent hash tables, chosen by the GUID's hash.  Each stripe
+ * is a chained hash table that doubles when its load passes 1, so a lookup
+ * costs O(1) however many NPIs exist (W3 of the benchmark: 100k unrelated
+ * registrations must not slow a registration down).  If doubling fails for
+ * lack of memory the stripe keeps working with longer chains.
+ */
+#include "npi_index.h"
+
+#include "alloc.h"
+
+#include <string.h>
+
+#define STRIPES 64u
+#define INITIAL_BUCKETS 8u
+
+typedef struct stripe {
+    pthread_mutex_t lock;
+    nmr_npi **buckets;
+    size_t nbuckets; /* power of two, or 0 before first use */
+    size_t count;
+} __attribute__((aligned(64))) stripe;
+
+static stripe stripes[STRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+
+/* Works from the first call, even from another library's constructor
+ * (R33): the stripes initialise themselves on first use. */
+static void stripes_init(void)
+{
+    for (unsigned i = 0; i < STRIPES; i++)
+        pthread_mutex_init(&stripes[i].lock, NULL);
+}
+
+static uint64_t guid_hash(const GUID *g)
+{
+    uint64_t a, b;
+    memcpy(&a, g, 8);
+    memcpy(&b, (const char *)g + 8, 8);
+    uint64_t h = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull);
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 29;
+    return h;
+}
+
+static int guid_equal(const GUID *a, const GUID *b)
+{
+    return memcmp(a, b, sizeof(GUID)) == 0;
+}
+
+static void rehash(stripe *s, size_t nbuckets)
+{
+    nmr_npi **nb = nmr_alloc_persistent(nbuckets * sizeof(*nb));
+    if (nb == NULL)
+        return; /* keep the old table: slower, still correct */
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        nmr_npi *n = s->buckets[i];
+        while (n != NULL) {
+            nmr_npi *next = n->hash_next;
+            size_t b = (n->hash >> 8) & (nbuckets - 1);
+            n->hash_next = nb[b];
+            nb[b] = n;
+            n = next;
+        }
+    }
+    nmr_free_persistent(s->buckets);
+    s->buckets = nb;
+    s->nbuckets = nbuckets;
+}
+
+nmr_npi *nmr_npi_get(const GUID *id)
+{
+    uint64_t h = guid_hash(id);
+    pthread_once(&stripes_once, stripes_init);
+    stripe *s = &stripes[h % STRIPES];
+    nmr_npi *n = NULL;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->nbuckets == 0) {
+        rehash(s, INITIAL_BUCKETS);
+        if (s->nbuckets == 0)
+            goto out;
+    }
+    for (n = s->buckets[(h >> 8) & (s->nbuckets - 1)]; n; n = n->hash_next)
+        if (n->hash == h && guid_equal(&n->id, id))
+            break;
+    if (n == NULL) {
+        n = nmr_alloc(sizeof(*n));
+        if (n == NULL)
+            goto out;
+        n->hash = h;
+        n->id = *id;
+        pthread_mutex_init(&n->lock, NULL);
+        pthread_cond_init(&n->drained, NULL);
+        nmr_list_init(&n->regs[0]);
+        nmr_list_init(&n->regs[1]);
+        if (s->count >= s->nbuckets)
+            rehash(s, s->nbuckets * 2);
+        size_t b = (h >> 8) & (s->nbuckets - 1);
+        n->hash_next = s->buckets[b];
+        s->buckets[b] = n;
+        s->count++;
+    }
+    n->refs++;
+out:
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+void nmr_npi_put(nmr_npi *npi)
+{
+    stripe *s = &stripes[npi->hash % STRIPES];
+    pthread_mutex_lock(&s->lock);
+    if (--npi->refs > 0) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    nmr_npi **pp = &s->buckets[(npi->hash >> 8) & (s->nbuckets - 1)];
+    while (*pp != npi)
+        pp = &(*pp)->hash_next;
+    *pp = npi->hash_next;
+    s->count--;
+    pthread_mutex_unlock(&s->lock);
+    pthread_cond_destroy(&npi->drained);
+    pthread_mutex_destroy(&npi->lock);
+    nmr_free(npi);
+}
