@@ -32,6 +32,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+_Static_assert(sizeof(void *) == 8, "handles pack 64 bits: 64-bit platforms only");
+
 #define FIRST_CHUNK_SHIFT 6u
 #define FIRST_CHUNK (1u << FIRST_CHUNK_SHIFT)
 #define MAX_CHUNKS 24u           /* 64 * (2^24 - 1) slots: about 10^9 */

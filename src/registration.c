@@ -117,7 +117,9 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
     pthread_mutex_lock(&npi->lock);
     nmr_list_add_tail(&npi->regs[d->side], &r->npi_link);
     nmr_link *peers = &npi->regs[NMR_OTHER(d->side)];
-    for (nmr_link *l = peers->next; l != peers; l = l->next) {
+    /* A guessed handle may have deregistered us already: then no offers. */
+    for (nmr_link *l = r->state == NMR_REG_ACTIVE ? peers->next : peers;
+         l != peers; l = l->next) {
         nmr_reg *peer = nmr_container_of(l, nmr_reg, npi_link);
         if (peer->state != NMR_REG_ACTIVE)
             continue; /* R12: a deregistering registration gets no offers */
