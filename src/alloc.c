@@ -96,3 +96,8 @@ long nmr_alloc_live_bytes(void)
 {
     return atomic_load_explicit(&alloc_live_bytes, memory_order_relaxed);
 }
+
+size_t nmr_alloc_header_bytes(void)
+{
+    return sizeof(alloc_header);
+}

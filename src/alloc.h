@@ -28,7 +28,9 @@ unsigned long nmr_alloc_count(void);
 /* Allocations made by libnmr and not yet freed (0 when everything is gone,
  * apart from the handle table, which is never freed: see handle.c). */
 long nmr_alloc_live(void);
-/* Bytes currently allocated through nmr_alloc (same exclusions). */
+/* Bytes currently allocated through nmr_alloc (same exclusions), not
+ * counting the per-block header of nmr_alloc_header_bytes(). */
 long nmr_alloc_live_bytes(void);
+size_t nmr_alloc_header_bytes(void);
 
 #endif

@@ -246,3 +246,8 @@ void nmr_handle_retire(struct nmr_object *obj)
     if ((old & REFS_MASK) == 1)
         release_slot(obj, old - LIVE_BIT - 1);
 }
+
+size_t nmr_handle_slot_bytes(void)
+{
+    return sizeof(slot);
+}

@@ -21,6 +21,7 @@
 #define NMR_SRC_HANDLE_H
 
 #include <netioddk.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum nmr_handle_kind {
@@ -56,5 +57,8 @@ void nmr_handle_put(struct nmr_object *obj);
 /* Make the handle dead for every future lookup and drop the live
  * reference.  Called once per object. */
 void nmr_handle_retire(struct nmr_object *obj);
+
+/* Size of one handle-table slot (for memory accounting). */
+size_t nmr_handle_slot_bytes(void);
 
 #endif
