@@ -295,7 +295,7 @@ static double w5_run(void *arg)
 }
 
 /* W6: bytes per registration and per binding: what nmr_alloc handed out
- * (object plus its size header) plus the object's handle-table slot. */
+ * plus the object's handle-table slot. */
 static void w6(void)
 {
     enum { N = 1000 };
@@ -304,21 +304,15 @@ static void w6(void)
     HANDLE *c = malloc(sizeof(HANDLE) * (N + 1));
     c[N] = reg_client(&m); /* the first one also creates the NPI entry */
     long before = nmr_alloc_live_bytes();
-    long blocks_before = nmr_alloc_live();
     for (int i = 0; i < N; i++)
         c[i] = reg_client(&m);
     long after_regs = nmr_alloc_live_bytes();
-    long blocks_regs = nmr_alloc_live();
-    double hdr = (double)nmr_alloc_header_bytes();
     double slot = (double)nmr_handle_slot_bytes();
-    double per_reg = (double)(after_regs - before) / N +
-                     hdr * (double)(blocks_regs - blocks_before) / N + slot;
+    double per_reg = (double)(after_regs - before) / N + slot;
     HANDLE p = reg_provider(&m); /* N + 1 bindings and one registration */
     long after_bind = nmr_alloc_live_bytes();
-    long blocks_bind = nmr_alloc_live();
-    double per_binding = ((double)(after_bind - after_regs) +
-                          hdr * (double)(blocks_bind - blocks_regs) - per_reg) /
-                             (N + 1) + slot;
+    double per_binding = ((double)(after_bind - after_regs) - per_reg) / (N + 1) +
+                         slot;
     end_provider(p);
     for (int i = 0; i <= N; i++)
         end_client(c[i]);

@@ -7,65 +7,141 @@
  * for registrations and bindings is freed again (R31).  A small size
  * header keeps the byte count exact without asking the C library.
  *
- * Context: never blocks, lock-free, callable from anywhere.
+ * The counters sit on the hot path of every registration, so they are per
+ * thread: each thread adds to its own block with plain relaxed stores (one
+ * writer, no read-modify-write, no shared cache line), and readers sum the
+ * blocks.  A thread's block outlives the thread and is handed to the next
+ * new thread, so sums stay exact.  Fault injection costs one relaxed load
+ * while disarmed.
+ *
+ * Context: never blocks (the block registry lock is taken once per thread
+ * and by readers), callable from anywhere.
  */
 #include "alloc.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Header in front of every block: size, padded to keep max alignment. */
-typedef union alloc_header {
-    size_t size;
-    max_align_t align;
-} alloc_header;
+typedef struct counters {
+    _Atomic long attempts, blocks, bytes; /* written by one thread only */
+    struct counters *next;                /* all blocks; registry_lock */
+    struct counters *next_spare;          /* blocks of exited threads */
+} counters;
 
-static atomic_ulong alloc_attempts;
-static atomic_long alloc_fail_target; /* attempt number that fails, 0 = off */
-static atomic_long alloc_live_blocks;
-static atomic_long alloc_live_bytes;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static counters *all_blocks, *spare_blocks; /* registry_lock */
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local counters *mine;
 
-static int should_fail(void)
+static _Atomic int fail_armed;       /* 1 while a failure is armed */
+static _Atomic long fail_countdown;  /* allocations left before it */
+
+static void thread_exit(void *p)
 {
-    unsigned long n = atomic_fetch_add_explicit(&alloc_attempts, 1,
-                                                memory_order_relaxed) + 1;
-    long target = atomic_load_explicit(&alloc_fail_target, memory_order_relaxed);
-    if (target > 0 && (unsigned long)target == n) {
-        atomic_store_explicit(&alloc_fail_target, 0, memory_order_relaxed);
+    counters *c = p;
+    pthread_mutex_lock(&registry_lock);
+    c->next_spare = spare_blocks;
+    spare_blocks = c;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void make_exit_key(void)
+{
+    pthread_key_create(&exit_key, thread_exit);
+}
+
+/* Blocks come from calloc directly (never nmr_alloc) and are never freed:
+ * they are reachable from all_blocks for the life of the process. */
+static counters *my_counters(void)
+{
+    counters *c = mine;
+    if (c != NULL)
+        return c;
+    pthread_once(&exit_key_once, make_exit_key);
+    pthread_mutex_lock(&registry_lock);
+    c = spare_blocks;
+    if (c != NULL) {
+        spare_blocks = c->next_spare;
+    } else {
+        c = calloc(1, sizeof(*c));
+        if (c != NULL) {
+            c->next = all_blocks;
+            all_blocks = c;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (c != NULL) {
+        pthread_setspecific(exit_key, c);
+        mine = c;
+    }
+    return c;
+}
+
+static inline void bump(_Atomic long *v, long by)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + by,
+                          memory_order_relaxed);
+}
+
+static int should_fail(counters *c)
+{
+    bump(&c->attempts, 1);
+    if (!atomic_load_explicit(&fail_armed, memory_order_relaxed))
+        return 0;
+    if (atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed) == 1) {
+        atomic_store_explicit(&fail_armed, 0, memory_order_relaxed);
         return 1;
     }
     return 0;
 }
 
-void *nmr_alloc(size_t size)
+/* Called through a volatile pointer so the compiler cannot fuse malloc and
+ * memset back into calloc, which in glibc bypasses the per-thread cache. */
+static void *(*volatile sys_malloc)(size_t) = malloc;
+
+static counters fallback; /* if a thread's block could not be allocated */
+
+static counters *counters_or_fallback(void)
 {
-    if (should_fail())
-        return NULL;
-    alloc_header *h = calloc(1, sizeof(*h) + size);
-    if (h == NULL)
-        return NULL;
-    h->size = size;
-    atomic_fetch_add_explicit(&alloc_live_blocks, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&alloc_live_bytes, (long)size, memory_order_relaxed);
-    return h + 1;
+    counters *c = my_counters();
+    return c ? c : &fallback;
 }
 
-void nmr_free(void *p)
+void *nmr_alloc(size_t size)
+{
+    counters *c = counters_or_fallback();
+    if (should_fail(c))
+        return NULL;
+    void *p = sys_malloc(size);
+    if (p == NULL)
+        return NULL;
+    memset(p, 0, size);
+    bump(&c->blocks, 1);
+    bump(&c->bytes, (long)size);
+    return p;
+}
+
+void nmr_free(void *p, size_t size)
 {
     if (p == NULL)
         return;
-    alloc_header *h = (alloc_header *)p - 1;
-    atomic_fetch_sub_explicit(&alloc_live_blocks, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&alloc_live_bytes, (long)h->size, memory_order_relaxed);
-    free(h);
+    counters *c = counters_or_fallback();
+    bump(&c->blocks, -1);
+    bump(&c->bytes, -(long)size);
+    free(p);
 }
 
 void *nmr_alloc_persistent(size_t size)
 {
-    if (should_fail())
+    if (should_fail(counters_or_fallback()))
         return NULL;
-    return calloc(1, size);
+    void *p = sys_malloc(size);
+    if (p != NULL)
+        memset(p, 0, size);
+    return p;
 }
 
 void nmr_free_persistent(void *p)
@@ -75,29 +151,38 @@ void nmr_free_persistent(void *p)
 
 void nmr_alloc_fail_at(long n)
 {
-    long target = 0;
-    if (n > 0)
-        target = (long)atomic_load_explicit(&alloc_attempts,
-                                            memory_order_relaxed) + n;
-    atomic_store_explicit(&alloc_fail_target, target, memory_order_relaxed);
+    atomic_store_explicit(&fail_armed, 0, memory_order_relaxed);
+    if (n > 0) {
+        atomic_store_explicit(&fail_countdown, n, memory_order_relaxed);
+        atomic_store_explicit(&fail_armed, 1, memory_order_relaxed);
+    }
+}
+
+/* Sum one field over every thread's block. */
+static long sum(size_t offset)
+{
+    long total = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (counters *c = all_blocks; c != NULL; c = c->next)
+        total += atomic_load_explicit((_Atomic long *)((char *)c + offset),
+                                      memory_order_relaxed);
+    pthread_mutex_unlock(&registry_lock);
+    total += atomic_load_explicit((_Atomic long *)((char *)&fallback + offset),
+                                  memory_order_relaxed);
+    return total;
 }
 
 unsigned long nmr_alloc_count(void)
 {
-    return atomic_load_explicit(&alloc_attempts, memory_order_relaxed);
+    return (unsigned long)sum(offsetof(counters, attempts));
 }
 
 long nmr_alloc_live(void)
 {
-    return atomic_load_explicit(&alloc_live_blocks, memory_order_relaxed);
+    return sum(offsetof(counters, blocks));
 }
 
 long nmr_alloc_live_bytes(void)
 {
-    return atomic_load_explicit(&alloc_live_bytes, memory_order_relaxed);
-}
-
-size_t nmr_alloc_header_bytes(void)
-{
-    return sizeof(alloc_header);
+    return sum(offsetof(counters, bytes));
 }

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 void *nmr_alloc(size_t size);          /* zeroed; NULL on (injected) failure */
-void nmr_free(void *p);
+void nmr_free(void *p, size_t size);     /* size: as allocated */
 
 /* Infrastructure that lives as long as the process or its table (handle
  * table chunks, NPI hash buckets): counted and fault-injectable, but not
@@ -28,9 +28,7 @@ unsigned long nmr_alloc_count(void);
 /* Allocations made by libnmr and not yet freed (0 when everything is gone,
  * apart from the handle table, which is never freed: see handle.c). */
 long nmr_alloc_live(void);
-/* Bytes currently allocated through nmr_alloc (same exclusions), not
- * counting the per-block header of nmr_alloc_header_bytes(). */
+/* Bytes currently allocated through nmr_alloc (same exclusions). */
 long nmr_alloc_live_bytes(void);
-size_t nmr_alloc_header_bytes(void);
 
 #endif

@@ -45,7 +45,7 @@ static void binding_destroy(struct nmr_object *obj)
     nmr_binding *b = nmr_container_of(obj, nmr_binding, obj);
     nmr_handle_put(&b->reg[NMR_CLIENT]->obj);
     nmr_handle_put(&b->reg[NMR_PROVIDER]->obj);
-    nmr_free(b);
+    nmr_free(b, sizeof(*b));
 }
 
 nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
@@ -55,7 +55,7 @@ nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
         return NULL;
     HANDLE h;
     if (nmr_handle_create(&b->obj, NMR_HANDLE_BINDING, binding_destroy, &h) != 0) {
-        nmr_free(b);
+        nmr_free(b, sizeof(*b));
         return NULL;
     }
     nmr_handle_get(&client->obj);
@@ -133,17 +133,44 @@ static int ready_for_cleanup_locked(nmr_binding *b)
     return 0;
 }
 
+/* A misuse seen under the lock, reported once the lock is dropped. */
+typedef struct deferred_misuse {
+    nmr_misuse_kind kind;
+    int side;
+    NTSTATUS status;
+} deferred_misuse;
+
+static void report_detach_misuse(const nmr_binding *b, const deferred_misuse *m)
+{
+    if (m->kind == NMR_MISUSE_NOT_PENDING)
+        nmr_report_misuse(NMR_MISUSE_NOT_PENDING,
+                          "%s: %s detach callback of binding %p completed "
+                          "its half and then returned STATUS_SUCCESS "
+                          "(it must return STATUS_PENDING) (R14, R29)",
+                          complete_fn[m->side], side_name[m->side],
+                          nmr_handle_value(&b->obj));
+    else
+        nmr_report_misuse(NMR_MISUSE_BAD_DETACH_STATUS,
+                          "%s detach callback of binding %p returned "
+                          "0x%08x; only STATUS_SUCCESS or STATUS_PENDING "
+                          "are allowed, treated as STATUS_SUCCESS (R14)",
+                          side_name[m->side], nmr_handle_value(&b->obj),
+                          (unsigned)m->status);
+}
+
 void nmr_binding_detach(nmr_binding *b)
 {
+    pthread_mutex_t *lock = lock_of(b);
+    deferred_misuse misuse[2];
+    int nmisuse = 0;
+
+    pthread_mutex_lock(lock);
     assert(b->state == NMR_B_DETACHING);
     for (int side = 0; side < 2; side++) {
-        pthread_mutex_lock(lock_of(b));
-        if (b->half[side] != NMR_H_IDLE) { /* R10: client half needs no call */
-            pthread_mutex_unlock(lock_of(b));
-            continue;
-        }
+        if (b->half[side] != NMR_H_IDLE)
+            continue; /* R10: the client half needed no call */
         b->half[side] = NMR_H_CALLING;
-        pthread_mutex_unlock(lock_of(b));
+        pthread_mutex_unlock(lock);
 
         nmr_frame f;
         nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_DETACH);
@@ -152,91 +179,109 @@ void nmr_binding_detach(nmr_binding *b)
 
         /* R14/R15: SUCCESS = complete, PENDING = completion to come,
          * anything else counts as SUCCESS and is misuse. */
-        int early_then_success = 0;
-        pthread_mutex_lock(lock_of(b));
+        pthread_mutex_lock(lock);
         if (b->half[side] == NMR_H_CALLING_DONE) {
             b->half[side] = NMR_H_COMPLETE;
-            early_then_success = (s == STATUS_SUCCESS);
+            if (s == STATUS_SUCCESS)
+                misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_NOT_PENDING, side, s};
         } else if (s == STATUS_PENDING) {
             b->half[side] = NMR_H_PENDING;
         } else {
             b->half[side] = NMR_H_COMPLETE;
         }
-        pthread_mutex_unlock(lock_of(b));
-
-        if (early_then_success)
-            nmr_report_misuse(NMR_MISUSE_NOT_PENDING,
-                              "%s: %s detach callback of binding %p completed "
-                              "its half and then returned STATUS_SUCCESS "
-                              "(it must return STATUS_PENDING) (R14, R29)",
-                              complete_fn[side], side_name[side],
-                              nmr_handle_value(&b->obj));
-        else if (s != STATUS_SUCCESS && s != STATUS_PENDING)
-            nmr_report_misuse(NMR_MISUSE_BAD_DETACH_STATUS,
-                              "%s detach callback of binding %p returned "
-                              "0x%08x; only STATUS_SUCCESS or STATUS_PENDING "
-                              "are allowed, treated as STATUS_SUCCESS (R14)",
-                              side_name[side], nmr_handle_value(&b->obj),
-                              (unsigned)s);
+        if (s != STATUS_SUCCESS && s != STATUS_PENDING)
+            misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_BAD_DETACH_STATUS, side, s};
     }
-    pthread_mutex_lock(lock_of(b));
     int ready = ready_for_cleanup_locked(b);
-    pthread_mutex_unlock(lock_of(b));
+    pthread_mutex_unlock(lock);
+
+    for (int i = 0; i < nmisuse; i++)
+        report_detach_misuse(b, &misuse[i]);
     if (ready)
         run_cleanups(b);
 }
 
-void nmr_binding_offer(nmr_binding *b)
+int nmr_binding_claim_offer_locked(nmr_binding *b)
 {
-    nmr_reg *client = b->reg[NMR_CLIENT];
-    nmr_reg *provider = b->reg[NMR_PROVIDER];
-
-    pthread_mutex_lock(lock_of(b));
-    if (b->state != NMR_B_CREATED) { /* cancelled by a deregistration */
-        pthread_mutex_unlock(lock_of(b));
-        return;
-    }
+    if (b->state != NMR_B_CREATED)
+        return 0; /* cancelled by a deregistration */
+    assert(b->reg[0]->state == NMR_REG_ACTIVE && b->reg[1]->state == NMR_REG_ACTIVE);
     b->state = NMR_B_OFFERING;
-    pthread_mutex_unlock(lock_of(b));
+    return 1;
+}
 
-    HANDLE h = nmr_handle_value(&b->obj);
-    nmr_frame f;
-    nmr_callstack_push(&f, b, client, provider, NMR_CB_CLIENT_ATTACH);
-    NTSTATUS s = client->attach.client(h, client->context, provider->instance);
-    nmr_callstack_pop(&f);
+/*
+ * The offers of one registration, in order.  All bindings on the list share
+ * one NPI lock, so the critical section that ends one offer also claims the
+ * next (CREATED -> OFFERING) - unless the offer just ended needs a detach or
+ * a misuse report, both of which run user code that may deregister and so
+ * cancel the next offer (R12).
+ */
+void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
+{
+    int claimed = first_claimed;
+    while (todo != NULL) {
+        nmr_binding *b = todo, *next = b->work_next;
+        nmr_reg *client = b->reg[NMR_CLIENT];
+        nmr_reg *provider = b->reg[NMR_PROVIDER];
+        pthread_mutex_t *lock = lock_of(b);
+        int detach = 0, gone = 0, next_claimed = 0;
+        NTSTATUS s = STATUS_NOINTERFACE;
+        HANDLE h = nmr_handle_value(&b->obj);
 
-    int detach = 0, gone = 0;
-    pthread_mutex_lock(lock_of(b));
-    if (b->provider_attached) {
-        int late = client->state != NMR_REG_ACTIVE ||
-                   provider->state != NMR_REG_ACTIVE;
-        if (s == STATUS_SUCCESS && !late) {
-            b->state = NMR_B_ATTACHED;
-        } else {
-            /* R11 late-comer: attached, detached at once.  R10: the client
-             * failed after the provider accepted: only the provider is told
-             * to detach; the client half is complete already. */
-            b->state = NMR_B_DETACHING;
-            if (s != STATUS_SUCCESS)
-                b->half[NMR_CLIENT] = NMR_H_COMPLETE;
-            detach = 1;
+        if (claimed) {
+            nmr_frame f;
+            nmr_callstack_push(&f, b, client, provider, NMR_CB_CLIENT_ATTACH);
+            s = client->attach.client(h, client->context, provider->instance);
+            nmr_callstack_pop(&f);
         }
-    } else {
-        unlink_locked(b); /* declined: no binding, no more callbacks */
-        gone = 1;
-    }
-    pthread_mutex_unlock(lock_of(b));
 
-    if (detach)
-        nmr_binding_detach(b);
-    if (gone) {
-        nmr_handle_retire(&b->obj);
-        if (s == STATUS_SUCCESS)
-            nmr_report_misuse(NMR_MISUSE_ATTACH_WITHOUT_PROVIDER,
-                              "ClientAttachProvider returned STATUS_SUCCESS for "
-                              "binding %p without a successful "
-                              "NmrClientAttachProvider; treated as a decline (R10)",
-                              h);
+        pthread_mutex_lock(lock);
+        if (!claimed) {
+            /* cancelled before its offer: nothing to finish */
+        } else if (b->provider_attached) {
+            int late = client->state != NMR_REG_ACTIVE ||
+                       provider->state != NMR_REG_ACTIVE;
+            if (s == STATUS_SUCCESS && !late) {
+                b->state = NMR_B_ATTACHED;
+            } else {
+                /* R11 late-comer: attached, detached at once.  R10: the
+                 * client failed after the provider accepted: only the
+                 * provider is told to detach. */
+                b->state = NMR_B_DETACHING;
+                if (s != STATUS_SUCCESS)
+                    b->half[NMR_CLIENT] = NMR_H_COMPLETE;
+                detach = 1;
+            }
+        } else {
+            unlink_locked(b); /* declined: no binding, no more callbacks */
+            gone = 1;
+        }
+        int user_code_next = detach || (gone && s == STATUS_SUCCESS);
+        if (next != NULL && !user_code_next)
+            next_claimed = nmr_binding_claim_offer_locked(next);
+        pthread_mutex_unlock(lock);
+
+        if (detach)
+            nmr_binding_detach(b);
+        if (gone) {
+            nmr_handle_retire(&b->obj);
+            if (s == STATUS_SUCCESS)
+                nmr_report_misuse(NMR_MISUSE_ATTACH_WITHOUT_PROVIDER,
+                                  "ClientAttachProvider returned STATUS_SUCCESS "
+                                  "for binding %p without a successful "
+                                  "NmrClientAttachProvider; treated as a "
+                                  "decline (R10)",
+                                  h);
+        }
+        if (next != NULL && user_code_next) {
+            pthread_mutex_lock(lock);
+            next_claimed = nmr_binding_claim_offer_locked(next);
+            pthread_mutex_unlock(lock);
+        }
+        nmr_handle_put(&b->obj); /* the to-do list's reference */
+        todo = next;
+        claimed = next_claimed;
     }
 }
 

@@ -115,8 +115,12 @@ nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider);
 /* Under the NPI lock: unlink a CREATED binding that will never be offered,
  * mark it GONE and retire its handle (its creator still holds it). */
 void nmr_binding_cancel_locked(nmr_binding *b);
-/* No lock held; the caller holds a reference: make the offer (R7-R11). */
-void nmr_binding_offer(nmr_binding *b);
+/* Under the NPI lock: CREATED -> OFFERING.  0 if it was cancelled. */
+int nmr_binding_claim_offer_locked(nmr_binding *b);
+/* No lock held: make the offers of a registration's to-do list, in order,
+ * dropping the list's reference on each (R7-R11).  first_claimed: the
+ * first one was claimed already, in the registration's scan. */
+void nmr_binding_offer_all(nmr_binding *todo, int first_claimed);
 /* No lock held; b was moved to DETACHING by the caller, who holds a
  * reference: run the detach halves and, if both complete, the cleanups. */
 void nmr_binding_detach(nmr_binding *b);

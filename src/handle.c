@@ -45,11 +45,13 @@ _Static_assert(sizeof(void *) == 8, "handles pack 64 bits: 64-bit platforms only
 #define KIND_MASK ((uint64_t)3 << KIND_SHIFT)
 #define GEN_SHIFT 32
 
+/* One cache line each: the word is written on every lookup of the
+ * object, and two threads' objects must not share a line. */
 typedef struct slot {
     _Atomic uint64_t word;
     struct nmr_object *_Atomic obj;
     _Atomic uint32_t next_free; /* index + 1 of the next free slot, 0 = end */
-} slot;
+} __attribute__((aligned(64))) slot;
 
 static slot *_Atomic chunks[MAX_CHUNKS];
 static unsigned chunk_count;            /* protected by grow_lock */
@@ -128,7 +130,7 @@ out:
     return rc;
 }
 
-static int pop_free(uint32_t *index)
+static int pop_global(uint32_t *index)
 {
     for (;;) {
         uint64_t head = atomic_load_explicit(&free_head, memory_order_acquire);
@@ -148,6 +150,76 @@ static int pop_free(uint32_t *index)
             return 0;
         }
     }
+}
+
+/*
+ * Per-thread cache of free slots.  A thread that frees a slot keeps it for
+ * its next allocation, so churn on one thread never touches the shared
+ * stack and two threads' objects rarely share a cache line.  Slots move
+ * between the cache and the shared stack CACHE_BATCH at a time; a thread's
+ * cache goes back to the shared stack when the thread exits.
+ */
+#define CACHE_MAX 64
+#define CACHE_BATCH 32
+
+typedef struct slot_cache {
+    uint32_t n;
+    uint32_t index[CACHE_MAX];
+} slot_cache;
+
+static _Thread_local slot_cache cache;
+static _Thread_local int cache_registered;
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+/* Link cached slots [from, from + n) into a chain and push it at once. */
+static void flush_cache(slot_cache *c, uint32_t from, uint32_t n)
+{
+    if (n == 0)
+        return;
+    for (uint32_t i = from; i + 1 < from + n; i++)
+        atomic_store_explicit(&slot_at(c->index[i])->next_free,
+                              c->index[i + 1] + 1, memory_order_relaxed);
+    push_free_chain(c->index[from], c->index[from + n - 1]);
+}
+
+static void cache_thread_exit(void *p)
+{
+    (void)p;
+    flush_cache(&cache, 0, cache.n);
+    cache.n = 0;
+    cache_registered = 0; /* a later free on this thread registers again */
+}
+
+static void make_cache_key(void)
+{
+    pthread_key_create(&cache_key, cache_thread_exit);
+}
+
+static int pop_free(uint32_t *index)
+{
+    if (cache.n > 0) {
+        *index = cache.index[--cache.n];
+        return 0;
+    }
+    return pop_global(index);
+}
+
+static void push_free(uint32_t index)
+{
+    if (!cache_registered) {
+        /* Register once so the cache is returned when the thread exits. */
+        pthread_once(&cache_key_once, make_cache_key);
+        pthread_setspecific(cache_key, &cache);
+        cache_registered = 1;
+    }
+    if (cache.n == CACHE_MAX) {
+        flush_cache(&cache, 0, CACHE_BATCH);
+        for (uint32_t i = CACHE_BATCH; i < CACHE_MAX; i++)
+            cache.index[i - CACHE_BATCH] = cache.index[i];
+        cache.n -= CACHE_BATCH;
+    }
+    cache.index[cache.n++] = index;
 }
 
 int nmr_handle_create(struct nmr_object *obj, nmr_handle_kind kind,
@@ -223,7 +295,7 @@ static void release_slot(struct nmr_object *obj, uint64_t word)
                           memory_order_release);
     if (gen > 0xFFFFFFFF)
         return; /* generation would wrap: keep the slot out of use (R28) */
-    push_free_chain(index, index);
+    push_free(index);
 }
 
 void nmr_handle_put(struct nmr_object *obj)

@@ -6,6 +6,13 @@
  * costs O(1) however many NPIs exist (W3 of the benchmark: 100k unrelated
  * registrations must not slow a registration down).  If doubling fails for
  * lack of memory the stripe keeps working with longer chains.
+ *
+ * An NPI entry whose last registration left is kept as its stripe's one
+ * spare (lock and condition variable still initialised) and reused by the
+ * next new NPI of that stripe, so a module that registers and deregisters
+ * alone in a loop does not pay for creating its NPI entry every time.
+ * Entries are index infrastructure, like the handle table: allocated with
+ * nmr_alloc_persistent, at most STRIPES spares are ever kept.
  */
 #include "npi_index.h"
 
@@ -21,6 +28,7 @@ typedef struct stripe {
     nmr_npi **buckets;
     size_t nbuckets; /* power of two, or 0 before first use */
     size_t count;
+    nmr_npi *spare; /* one unused, initialised entry, or NULL */
 } __attribute__((aligned(64))) stripe;
 
 static stripe stripes[STRIPES];
@@ -88,15 +96,20 @@ nmr_npi *nmr_npi_get(const GUID *id)
         if (n->hash == h && guid_equal(&n->id, id))
             break;
     if (n == NULL) {
-        n = nmr_alloc(sizeof(*n));
-        if (n == NULL)
-            goto out;
+        if (s->spare != NULL) {
+            n = s->spare;
+            s->spare = NULL;
+        } else {
+            n = nmr_alloc_persistent(sizeof(*n));
+            if (n == NULL)
+                goto out;
+            pthread_mutex_init(&n->lock, NULL);
+            pthread_cond_init(&n->drained, NULL);
+            nmr_list_init(&n->regs[0]);
+            nmr_list_init(&n->regs[1]);
+        }
         n->hash = h;
         n->id = *id;
-        pthread_mutex_init(&n->lock, NULL);
-        pthread_cond_init(&n->drained, NULL);
-        nmr_list_init(&n->regs[0]);
-        nmr_list_init(&n->regs[1]);
         if (s->count >= s->nbuckets)
             rehash(s, s->nbuckets * 2);
         size_t b = (h >> 8) & (s->nbuckets - 1);
@@ -123,8 +136,15 @@ void nmr_npi_put(nmr_npi *npi)
         pp = &(*pp)->hash_next;
     *pp = npi->hash_next;
     s->count--;
+    if (s->spare == NULL) {
+        npi->hash_next = NULL;
+        s->spare = npi; /* its lists are empty: no registration is left */
+        npi = NULL;
+    }
     pthread_mutex_unlock(&s->lock);
-    pthread_cond_destroy(&npi->drained);
-    pthread_mutex_destroy(&npi->lock);
-    nmr_free(npi);
+    if (npi != NULL) {
+        pthread_cond_destroy(&npi->drained);
+        pthread_mutex_destroy(&npi->lock);
+        nmr_free_persistent(npi);
+    }
 }

@@ -49,7 +49,7 @@ static void reg_destroy(struct nmr_object *obj)
 {
     nmr_reg *r = nmr_container_of(obj, nmr_reg, obj);
     nmr_npi_put(r->npi);
-    nmr_free(r);
+    nmr_free(r, sizeof(*r));
 }
 
 /* R1: everything checked before anything is created or called. */
@@ -88,7 +88,7 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
         return STATUS_INSUFFICIENT_RESOURCES;
     r->npi = nmr_npi_get(d->instance->NpiId);
     if (r->npi == NULL) {
-        nmr_free(r);
+        nmr_free(r, sizeof(*r));
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     r->side = (uint8_t)d->side;
@@ -105,7 +105,7 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
     HANDLE h;
     if (nmr_handle_create(&r->obj, reg_kind[d->side], reg_destroy, &h) != 0) {
         nmr_npi_put(r->npi);
-        nmr_free(r);
+        nmr_free(r, sizeof(*r));
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     nmr_handle_get(&r->obj); /* ours, until the offers are made */
@@ -141,15 +141,11 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
         *tail = b;
         tail = &b->work_next;
     }
+    int first_claimed = todo != NULL && nmr_binding_claim_offer_locked(todo);
     pthread_mutex_unlock(&npi->lock);
 
     *out = h; /* R7: before the first offer */
-    while (todo != NULL) {
-        nmr_binding *next = todo->work_next;
-        nmr_binding_offer(todo);
-        nmr_handle_put(&todo->obj);
-        todo = next;
-    }
+    nmr_binding_offer_all(todo, first_claimed);
     nmr_handle_put(&r->obj);
     return STATUS_SUCCESS;
 }
