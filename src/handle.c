@@ -308,15 +308,26 @@ void nmr_handle_put(struct nmr_object *obj)
         release_slot(obj, old - 1);
 }
 
-void nmr_handle_retire(struct nmr_object *obj)
+/* Clear the live bit and drop refs references in one step. */
+static void retire_drop(struct nmr_object *obj, uint64_t refs)
 {
     slot *s = slot_at(obj->slot);
-    uint64_t old = atomic_fetch_sub_explicit(&s->word, LIVE_BIT + 1,
+    uint64_t old = atomic_fetch_sub_explicit(&s->word, LIVE_BIT + refs,
                                              memory_order_acq_rel);
     assert(old & LIVE_BIT);
-    assert((old & REFS_MASK) != 0);
-    if ((old & REFS_MASK) == 1)
-        release_slot(obj, old - LIVE_BIT - 1);
+    assert((old & REFS_MASK) >= refs);
+    if ((old & REFS_MASK) == refs)
+        release_slot(obj, old - LIVE_BIT - refs);
+}
+
+void nmr_handle_retire(struct nmr_object *obj)
+{
+    retire_drop(obj, 1);
+}
+
+void nmr_handle_retire_put(struct nmr_object *obj)
+{
+    retire_drop(obj, 2);
 }
 
 size_t nmr_handle_slot_bytes(void)

@@ -57,6 +57,8 @@ void nmr_handle_put(struct nmr_object *obj);
 /* Make the handle dead for every future lookup and drop the live
  * reference.  Called once per object. */
 void nmr_handle_retire(struct nmr_object *obj);
+/* nmr_handle_retire() and nmr_handle_put() in one atomic step. */
+void nmr_handle_retire_put(struct nmr_object *obj);
 
 /* Size of one handle-table slot (for memory accounting). */
 size_t nmr_handle_slot_bytes(void);

@@ -108,7 +108,6 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
         nmr_free(r, sizeof(*r));
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    nmr_handle_get(&r->obj); /* ours, until the offers are made */
 
     /* R5: insertion and the match scan are one critical section, so of two
      * peers registering at once exactly one sees the other. */
@@ -134,19 +133,26 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
                 todo = next;
             }
             nmr_handle_retire(&r->obj);
-            nmr_handle_put(&r->obj);
             return STATUS_INSUFFICIENT_RESOURCES;
         }
         b->work_next = NULL;
         *tail = b;
         tail = &b->work_next;
     }
-    int first_claimed = todo != NULL && nmr_binding_claim_offer_locked(todo);
+    int first_claimed = 0;
+    if (todo != NULL) {
+        /* Keep the registration while its offers run: a callback may
+         * deregister it and another thread finish waiting for it. */
+        nmr_handle_get(&r->obj);
+        first_claimed = nmr_binding_claim_offer_locked(todo);
+    }
     pthread_mutex_unlock(&npi->lock);
 
     *out = h; /* R7: before the first offer */
-    nmr_binding_offer_all(todo, first_claimed);
-    nmr_handle_put(&r->obj);
+    if (todo != NULL) {
+        nmr_binding_offer_all(todo, first_claimed);
+        nmr_handle_put(&r->obj);
+    }
     return STATUS_SUCCESS;
 }
 
@@ -219,8 +225,9 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side)
     pthread_mutex_unlock(&npi->lock);
 
     if (s == STATUS_SUCCESS)
-        nmr_handle_retire(o); /* R18: the handle is dead from here on */
-    nmr_handle_put(o);
+        nmr_handle_retire_put(o); /* R18: the handle is dead from here on */
+    else
+        nmr_handle_put(o);
     return s;
 }
 
