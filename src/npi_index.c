@@ -18,29 +18,46 @@
 
 #include "alloc.h"
 
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define STRIPES 64u
 #define INITIAL_BUCKETS 8u
 
+/* The stripe lock guards a few pointer moves (and, rarely, a rehash), so it
+ * is a plain test-and-test-and-set lock that yields while it waits: half
+ * the cost of a mutex on the registration path, and no preempted-holder
+ * spin storm on a 2-core machine. */
+typedef struct stripe_lock {
+    atomic_int held;
+} stripe_lock;
+
+static void stripe_lock_take(stripe_lock *l)
+{
+    for (;;) {
+        if (!atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+            return;
+        while (atomic_load_explicit(&l->held, memory_order_relaxed))
+            sched_yield();
+    }
+}
+
+static void stripe_lock_drop(stripe_lock *l)
+{
+    atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
 typedef struct stripe {
-    pthread_mutex_t lock;
+    stripe_lock lock;
     nmr_npi **buckets;
     size_t nbuckets; /* power of two, or 0 before first use */
     size_t count;
     nmr_npi *spare; /* one unused, initialised entry, or NULL */
 } __attribute__((aligned(64))) stripe;
 
+/* All zero is the initial state (R33: usable from the first call). */
 static stripe stripes[STRIPES];
-static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
-
-/* Works from the first call, even from another library's constructor
- * (R33): the stripes initialise themselves on first use. */
-static void stripes_init(void)
-{
-    for (unsigned i = 0; i < STRIPES; i++)
-        pthread_mutex_init(&stripes[i].lock, NULL);
-}
 
 static uint64_t guid_hash(const GUID *g)
 {
@@ -82,11 +99,10 @@ static void rehash(stripe *s, size_t nbuckets)
 nmr_npi *nmr_npi_get(const GUID *id)
 {
     uint64_t h = guid_hash(id);
-    pthread_once(&stripes_once, stripes_init);
     stripe *s = &stripes[h % STRIPES];
     nmr_npi *n = NULL;
 
-    pthread_mutex_lock(&s->lock);
+    stripe_lock_take(&s->lock);
     if (s->nbuckets == 0) {
         rehash(s, INITIAL_BUCKETS);
         if (s->nbuckets == 0)
@@ -119,16 +135,16 @@ nmr_npi *nmr_npi_get(const GUID *id)
     }
     n->refs++;
 out:
-    pthread_mutex_unlock(&s->lock);
+    stripe_lock_drop(&s->lock);
     return n;
 }
 
 void nmr_npi_put(nmr_npi *npi)
 {
     stripe *s = &stripes[npi->hash % STRIPES];
-    pthread_mutex_lock(&s->lock);
+    stripe_lock_take(&s->lock);
     if (--npi->refs > 0) {
-        pthread_mutex_unlock(&s->lock);
+        stripe_lock_drop(&s->lock);
         return;
     }
     nmr_npi **pp = &s->buckets[(npi->hash >> 8) & (s->nbuckets - 1)];
@@ -141,7 +157,7 @@ void nmr_npi_put(nmr_npi *npi)
         s->spare = npi; /* its lists are empty: no registration is left */
         npi = NULL;
     }
-    pthread_mutex_unlock(&s->lock);
+    stripe_lock_drop(&s->lock);
     if (npi != NULL) {
         pthread_cond_destroy(&npi->drained);
         pthread_mutex_destroy(&npi->lock);
