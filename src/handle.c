@@ -26,6 +26,7 @@
 #include "handle.h"
 
 #include "alloc.h"
+#include "invariants.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -333,4 +334,20 @@ void nmr_handle_retire_put(struct nmr_object *obj)
 size_t nmr_handle_slot_bytes(void)
 {
     return sizeof(slot);
+}
+
+unsigned long nmr_handles_in_use(void)
+{
+    unsigned long n = 0;
+    pthread_mutex_lock(&grow_lock);
+    for (unsigned k = 0; k < chunk_count; k++) {
+        slot *c = atomic_load_explicit(&chunks[k], memory_order_acquire);
+        for (uint32_t i = 0; i < (FIRST_CHUNK << k); i++) {
+            uint64_t w = atomic_load_explicit(&c[i].word, memory_order_relaxed);
+            if (w & (LIVE_BIT | REFS_MASK))
+                n++;
+        }
+    }
+    pthread_mutex_unlock(&grow_lock);
+    return n;
 }

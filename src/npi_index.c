@@ -164,3 +164,40 @@ void nmr_npi_put(nmr_npi *npi)
         nmr_free_persistent(npi);
     }
 }
+
+int nmr_npi_foreach(void (*fn)(nmr_npi *npi, void *arg), void *arg)
+{
+    size_t n = 0, cap = 0;
+    nmr_npi **all = NULL;
+    int rc = 0;
+    for (unsigned i = 0; i < STRIPES && rc == 0; i++) {
+        stripe *s = &stripes[i];
+        stripe_lock_take(&s->lock);
+        if (n + s->count > cap) {
+            size_t want = (n + s->count) * 2;
+            nmr_npi **grown = nmr_alloc_persistent(want * sizeof(*grown));
+            if (grown == NULL) {
+                rc = -1;
+            } else {
+                if (n > 0)
+                    memcpy(grown, all, n * sizeof(*grown));
+                nmr_free_persistent(all);
+                all = grown;
+                cap = want;
+            }
+        }
+        for (size_t b = 0; rc == 0 && b < s->nbuckets; b++)
+            for (nmr_npi *e = s->buckets[b]; e != NULL; e = e->hash_next) {
+                e->refs++;
+                all[n++] = e;
+            }
+        stripe_lock_drop(&s->lock);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            fn(all[i], arg);
+        nmr_npi_put(all[i]);
+    }
+    nmr_free_persistent(all);
+    return rc;
+}

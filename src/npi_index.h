@@ -36,4 +36,10 @@ nmr_npi *nmr_npi_get(const GUID *id);
 /* Drop a reference; the last one frees the NPI. */
 void nmr_npi_put(nmr_npi *npi);
 
+/* Call fn on every NPI in the index, each held by a reference and with no
+ * lock held (fn may take the NPI lock).  Returns -1 if memory for the list
+ * ran out (nothing was visited), else 0.  For checks and introspection,
+ * not for hot paths. */
+int nmr_npi_foreach(void (*fn)(nmr_npi *npi, void *arg), void *arg);
+
 #endif
