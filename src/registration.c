@@ -109,6 +109,11 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
         return STATUS_INSUFFICIENT_RESOURCES;
     }
 
+    /* R7: the handle is the caller's before anyone can see the registration:
+     * a peer registering on another thread may offer to it as soon as the
+     * lock below is dropped, and its callback may use the handle. */
+    *out = h;
+
     /* R5: insertion and the match scan are one critical section, so of two
      * peers registering at once exactly one sees the other. */
     nmr_npi *npi = r->npi;
@@ -126,6 +131,7 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
                              ? nmr_binding_create_locked(r, peer)
                              : nmr_binding_create_locked(peer, r);
         if (b == NULL) {
+            *out = NULL;
             register_rollback(r, todo);
             while (todo != NULL) {
                 nmr_binding *next = todo->work_next;
@@ -148,7 +154,6 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
     }
     pthread_mutex_unlock(&npi->lock);
 
-    *out = h; /* R7: before the first offer */
     if (todo != NULL) {
         nmr_binding_offer_all(todo, first_claimed);
         nmr_handle_put(&r->obj);
@@ -211,10 +216,10 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side)
     pthread_mutex_lock(&npi->lock);
     if (r->state == NMR_REG_ACTIVE || r->state == NMR_REG_DONE) {
         s = STATUS_INVALID_PARAMETER; /* R19: not deregistered, or dead */
-    } else if (r->state == NMR_REG_WAITING) {
-        s = STATUS_INVALID_DEVICE_STATE; /* another thread is waiting */
     } else if (r->live_bindings > 0 && nmr_callstack_inside_registration(r)) {
         s = STATUS_POSSIBLE_DEADLOCK; /* R20: we would wait for ourselves */
+    } else if (r->state == NMR_REG_WAITING) {
+        s = STATUS_INVALID_DEVICE_STATE; /* another thread is waiting */
     } else {
         r->state = NMR_REG_WAITING;
         while (r->live_bindings > 0)
