@@ -1,10 +1,25 @@
-# Thin wrapper over CMake.  `make demo` runs the example, `make check` runs
-# the whole suite three times: plain, ASan+UBSan, and (threaded tests) TSan.
+# Thin wrapper over CMake and the test tools.
+#
+#   make            build (build/)
+#   make demo       build and run the example
+#   make check      the whole suite: plain, ASan+UBSan, TSan (threaded tests),
+#                   then the optional layers whose tools are installed
+#                   (spin model, libFuzzer for FUZZ_SECONDS, coverage);
+#                   each optional layer says SKIPPED and why when its tool
+#                   is missing
+#   make bench      nmrbench, full size, Release build
+#   make stress     the model-based stress test for STRESS_SECONDS
+#   make fuzz       the libFuzzer harness for FUZZ_SECONDS
+#   make model      the Promela model of the binding state machine, with spin
+#   make coverage   line and branch coverage of src/ (gcovr)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 BUILD ?= build
+STRESS_SECONDS ?= 60
+FUZZ_SECONDS ?= 60
 
-.PHONY: all demo check check-plain check-asan check-tsan bench install clean
+.PHONY: all demo check check-plain check-asan check-tsan check-optional \
+        bench stress fuzz model coverage install clean
 
 all:
 	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -13,8 +28,8 @@ all:
 demo: all
 	$(BUILD)/examples/echo_demo
 
-check: check-plain check-asan check-tsan
-	@echo "make check: all three runs passed (plain, asan+ubsan, tsan)"
+check: check-plain check-asan check-tsan check-optional
+	@echo "make check: passed (plain, asan+ubsan, tsan; optional layers above)"
 
 check-plain: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -33,8 +48,48 @@ check-tsan:
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j $(JOBS) -L threaded
 
+# Optional layers: run when the tool is there, else say what was skipped.
+check-optional:
+	@tools/optional.sh model "command -v spin" "spin" \
+	  $(MAKE) --no-print-directory model
+	@tools/optional.sh fuzz "tools/have_libfuzzer.sh" "clang with libFuzzer" \
+	  $(MAKE) --no-print-directory fuzz
+	@tools/optional.sh coverage "command -v gcovr" "gcovr" \
+	  $(MAKE) --no-print-directory coverage
+
+bench:
+	$(CMAKE) -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DNMR_BUILD_EXAMPLES=OFF >/dev/null
+	$(CMAKE) --build build-release -j $(JOBS) --target nmrbench
+	build-release/bench/nmrbench
+
+stress:
+	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DNMR_SANITIZE=thread \
+	  -DNMR_BUILD_EXAMPLES=OFF >/dev/null
+	$(CMAKE) --build build-tsan -j $(JOBS) --target test_mt_stress
+	NMR_STRESS_SECONDS=$(STRESS_SECONDS) TSAN_OPTIONS=halt_on_error=1 \
+	  build-tsan/tests/test_mt_stress
+	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNMR_SANITIZE=address >/dev/null
+	$(CMAKE) --build build-asan -j $(JOBS) --target test_mt_stress
+	NMR_STRESS_SECONDS=$(STRESS_SECONDS) ASAN_OPTIONS=detect_leaks=1 \
+	  build-asan/tests/test_mt_stress
+
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+model:
+	tests/model/run.sh
+
+coverage:
+	$(CMAKE) -S . -B build-coverage -DCMAKE_BUILD_TYPE=Debug -DNMR_COVERAGE=ON \
+	  -DNMR_BUILD_EXAMPLES=OFF >/dev/null
+	$(CMAKE) --build build-coverage -j $(JOBS)
+	find build-coverage -name '*.gcda' -delete
+	cd build-coverage && ctest -j $(JOBS) -E '^(bench_quick|script_)' >/dev/null
+	gcovr -r . --filter 'src/' --exclude-unreachable-branches \
+	  --exclude-throw-branches -s build-coverage | tee build-coverage/summary.txt
+
 install: all
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-release build-coverage build-fuzz

@@ -115,10 +115,13 @@ static void run_cleanups(nmr_binding *b)
         fn(b->ctx[side]);
         nmr_callstack_pop(&f);
     }
+    /* The handle dies before the binding leaves its registrations, so a
+     * wait that returns finds it dead (R16, R27).  The caller holds its own
+     * reference, so retiring cannot free the binding here. */
+    nmr_handle_retire(&b->obj);
     pthread_mutex_lock(lock_of(b));
     unlink_locked(b);
     pthread_mutex_unlock(lock_of(b));
-    nmr_handle_retire(&b->obj);
 }
 
 /* Under the lock: if both halves are complete and no detach callback is
@@ -236,6 +239,11 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
             nmr_callstack_pop(&f);
         }
 
+        /* Declined: the handle dies before the binding leaves its
+         * registrations, so a wait that returns finds it dead (R27).  The
+         * to-do list still holds the binding. */
+        if (claimed && !b->provider_attached)
+            nmr_handle_retire(&b->obj);
         pthread_mutex_lock(lock);
         if (!claimed) {
             /* cancelled before its offer: nothing to finish */
@@ -265,7 +273,6 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         if (detach)
             nmr_binding_detach(b);
         if (gone) {
-            nmr_handle_retire(&b->obj);
             if (s == STATUS_SUCCESS)
                 nmr_report_misuse(NMR_MISUSE_ATTACH_WITHOUT_PROVIDER,
                                   "ClientAttachProvider returned STATUS_SUCCESS "
