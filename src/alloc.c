@@ -158,6 +158,13 @@ void nmr_alloc_fail_at(long n)
     }
 }
 
+long nmr_alloc_fail_remaining(void)
+{
+    if (!atomic_load_explicit(&fail_armed, memory_order_relaxed))
+        return 0;
+    return atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+}
+
 /* Sum one field over every thread's block. */
 static long sum(size_t offset)
 {

@@ -23,6 +23,9 @@ void nmr_free_persistent(void *p);
 /* Make the n-th allocation from now on (1 = the next one) fail, once.
  * n <= 0 disarms. */
 void nmr_alloc_fail_at(long n);
+/* Allocations left before the armed failure (n of the last fail_at, less
+ * those made since), or 0 when nothing is armed. */
+long nmr_alloc_fail_remaining(void);
 /* Allocations attempted since the process started (failed ones included). */
 unsigned long nmr_alloc_count(void);
 /* Allocations made by libnmr and not yet freed (0 when everything is gone,

@@ -38,6 +38,19 @@ static int reg(fx_module *m)
     return 0;
 }
 
+/* Everything registered so far must be consistent mid-story too. */
+static void mid(void)
+{
+    char why[256];
+    long armed = nmr_alloc_fail_remaining(); /* the checker allocates too */
+    nmr_alloc_fail_at(0);
+    if (nmr_check_invariants(why, sizeof why) != 0) {
+        fprintf(stderr, "mid-scenario: %s\n", why);
+        CHECK(!"invariants hold");
+    }
+    nmr_alloc_fail_at(armed);
+}
+
 /* Deregister and wait for m (if registered), completing whatever the
  * scenario left pending on any of the given modules first. */
 static void end(fx_module *m, int registered, fx_module **all, int n)
@@ -67,6 +80,7 @@ static void s_bind(void)
     int r0 = reg(m[0]), r1 = reg(m[1]);
     if (r0 && r1)
         CHECK_EQ(fx_live_sides(m[1]), 1);
+    mid();
     end(m[1], r1, m, 2);
     end(m[0], r0, m, 2);
 }
@@ -81,6 +95,7 @@ static void s_fan_in(void)
     int r[4];
     for (int i = 0; i < 4; i++)
         r[i] = reg(m[i]);
+    mid();
     for (int i = 0; i < 4; i++)
         end(m[i], r[i], m, 4);
 }
@@ -97,6 +112,7 @@ static void s_fan_out(void)
     }
     m[5] = fx_provider(&npi);
     r[5] = reg(m[5]);
+    mid();
     end(m[5], r[5], m, 6);
     for (int i = 0; i < 5; i++)
         end(m[i], r[i], m, 5);
@@ -113,6 +129,7 @@ static void s_fail_after_attach_pending(void)
     int r[3];
     for (int i = 0; i < 3; i++)
         r[i] = reg(m[i]);
+    mid();
     fx_complete_pending(m[0]);
     end(m[0], r[0], m, 3);
     end(m[1], r[1], m, 3);
@@ -171,17 +188,20 @@ static void s_both_deregister(void)
         CHECK_STATUS(fx_wait(m[1]), STATUS_SUCCESS);
 }
 
-/* Many NPIs at once: grows the handle table and the NPI index. */
+/* Many NPIs at once: grows the handle table past every slot freed so far,
+ * and the NPI index stripes past their first bucket arrays, so the
+ * failures of those growths are injected too. */
 static void s_many_npis(void)
 {
-    enum { N = 200 };
-    fx_module *m[N];
-    int r[N];
+    enum { NPIS = 600, CLIENTS = 200, N = NPIS + CLIENTS };
+    static fx_module *m[N];
+    static int r[N];
     for (int i = 0; i < N; i++) {
-        GUID npi = fx_guid(0xF100u + (uint32_t)(i / 2));
-        m[i] = (i % 2) ? fx_client(&npi) : fx_provider(&npi);
+        GUID npi = fx_guid(0xF100u + (uint32_t)(i < NPIS ? i : i - NPIS));
+        m[i] = i < NPIS ? fx_provider(&npi) : fx_client(&npi);
         r[i] = reg(m[i]);
     }
+    mid();
     for (int i = 0; i < N; i++)
         end(m[i], r[i], m, 0);
 }

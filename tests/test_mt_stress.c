@@ -588,15 +588,24 @@ int main(void)
         ts[i].seed = g_seed * 0x9E3779B97F4A7C15ull + (uint64_t)i * 7919 + 1;
         pthread_create(&th[i], NULL, worker, &ts[i]);
     }
-    struct timespec ts_sleep = {(time_t)seconds,
-                                (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    nanosleep(&ts_sleep, NULL);
+    /* Meanwhile, check the registrar's invariants while it churns. */
+    struct timespec start, now, tick = {0, 5 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    unsigned long checks = 0;
+    char why[256];
+    do {
+        nanosleep(&tick, NULL);
+        if (nmr_check_invariants(why, sizeof why) != 0)
+            FAIL("invariants during the run: %s", why);
+        checks++;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((double)(now.tv_sec - start.tv_sec) +
+                 (double)(now.tv_nsec - start.tv_nsec) * 1e-9 < seconds);
     atomic_store(&g_stop, 1);
     for (int i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
     drain_pending(-1);
 
-    char why[256];
     if (nmr_check_invariants(why, sizeof why) != 0)
         FAIL("invariants: %s", why);
     if (pend_n != 0)
@@ -615,12 +624,12 @@ int main(void)
     fprintf(stderr,
             "test_mt_stress: %llu ops (%.0f/s), %llu offers, %llu bindings, "
             "%llu detach calls, %llu completions, %llu nested calls, "
-            "%llu deadlock checks, %llu misuse reports\n",
+            "%llu deadlock checks, %llu misuse reports, %lu invariant checks\n",
             (unsigned long long)g_ops, (double)g_ops / seconds,
             (unsigned long long)g_offers, (unsigned long long)g_bindings,
             (unsigned long long)g_detaches, (unsigned long long)g_completes,
             (unsigned long long)g_nested, (unsigned long long)g_deadlock_checks,
-            (unsigned long long)atomic_load(&g_misuse_seen));
+            (unsigned long long)atomic_load(&g_misuse_seen), checks);
     for (int i = 0; i < PAIR_BUCKETS; i++)
         while (pairs[i]) {
             pair_node *n = pairs[i];
