@@ -351,3 +351,11 @@ unsigned long nmr_handles_in_use(void)
     pthread_mutex_unlock(&grow_lock);
     return n;
 }
+
+unsigned long nmr_handle_capacity(void)
+{
+    pthread_mutex_lock(&grow_lock);
+    unsigned long n = ((unsigned long)FIRST_CHUNK << chunk_count) - FIRST_CHUNK;
+    pthread_mutex_unlock(&grow_lock);
+    return n;
+}

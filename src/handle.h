@@ -60,6 +60,9 @@ void nmr_handle_retire(struct nmr_object *obj);
 /* nmr_handle_retire() and nmr_handle_put() in one atomic step. */
 void nmr_handle_retire_put(struct nmr_object *obj);
 
+/* Slots the table holds now, in use or free (for tests). */
+unsigned long nmr_handle_capacity(void);
+
 /* Size of one handle-table slot (for memory accounting). */
 size_t nmr_handle_slot_bytes(void);
 
