@@ -86,7 +86,8 @@ coverage:
 	find build-coverage -name '*.gcda' -delete
 	cd build-coverage && ctest -j $(JOBS) -E '^(bench_quick|script_)' >/dev/null
 	gcovr -r . --filter 'src/' --exclude-unreachable-branches \
-	  --exclude-throw-branches -s build-coverage | tee build-coverage/summary.txt
+	  --exclude-lines-by-pattern '.*\bassert\(.*' \
+	  -s build-coverage | tee build-coverage/summary.txt
 
 install: all
 	$(CMAKE) --install $(BUILD)
