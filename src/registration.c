@@ -102,28 +102,29 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
     r->cleanup = d->cleanup;
     nmr_list_init(&r->bindings);
     r->state = NMR_REG_ACTIVE;
+
+    /* R5: insertion and the match scan are one critical section, so of two
+     * peers registering at once exactly one sees the other.  The handle is
+     * made inside it too, after the insertion: nobody can name the
+     * registration (not even by guessing its handle) before it is listed. */
+    nmr_npi *npi = r->npi;
+    nmr_binding *todo = NULL, **tail = &todo;
     HANDLE h;
+    pthread_mutex_lock(&npi->lock);
+    nmr_list_add_tail(&npi->regs[d->side], &r->npi_link);
     if (nmr_handle_create(&r->obj, reg_kind[d->side], reg_destroy, &h) != 0) {
+        nmr_list_del(&r->npi_link);
+        pthread_mutex_unlock(&npi->lock);
         nmr_npi_put(r->npi);
         nmr_free(r, sizeof(*r));
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-
     /* R7: the handle is the caller's before anyone can see the registration:
      * a peer registering on another thread may offer to it as soon as the
-     * lock below is dropped, and its callback may use the handle. */
+     * lock is dropped, and its callback may use the handle. */
     *out = h;
-
-    /* R5: insertion and the match scan are one critical section, so of two
-     * peers registering at once exactly one sees the other. */
-    nmr_npi *npi = r->npi;
-    nmr_binding *todo = NULL, **tail = &todo;
-    pthread_mutex_lock(&npi->lock);
-    nmr_list_add_tail(&npi->regs[d->side], &r->npi_link);
     nmr_link *peers = &npi->regs[NMR_OTHER(d->side)];
-    /* A guessed handle may have deregistered us already: then no offers. */
-    for (nmr_link *l = r->state == NMR_REG_ACTIVE ? peers->next : peers;
-         l != peers; l = l->next) {
+    for (nmr_link *l = peers->next; l != peers; l = l->next) {
         nmr_reg *peer = nmr_container_of(l, nmr_reg, npi_link);
         if (peer->state != NMR_REG_ACTIVE)
             continue; /* R12: a deregistering registration gets no offers */
