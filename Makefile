@@ -7,7 +7,7 @@
 #                   (spin model, libFuzzer for FUZZ_SECONDS, coverage);
 #                   each optional layer says SKIPPED and why when its tool
 #                   is missing
-#   make bench      nmrbench, full size, Release build
+#   make bench      nmrbench and rundown_bench, full size, Release build
 #   make stress     the model-based stress test for STRESS_SECONDS
 #   make fuzz       the libFuzzer harness for FUZZ_SECONDS
 #   make model      the Promela model of the binding state machine, with spin
@@ -59,8 +59,9 @@ check-optional:
 
 bench:
 	$(CMAKE) -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DNMR_BUILD_EXAMPLES=OFF >/dev/null
-	$(CMAKE) --build build-release -j $(JOBS) --target nmrbench
+	$(CMAKE) --build build-release -j $(JOBS) --target nmrbench rundown_bench
 	build-release/bench/nmrbench
+	build-release/bench/rundown_bench
 
 stress:
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DNMR_SANITIZE=thread \
@@ -84,7 +85,7 @@ coverage:
 	  -DNMR_BUILD_EXAMPLES=OFF >/dev/null
 	$(CMAKE) --build build-coverage -j $(JOBS)
 	find build-coverage -name '*.gcda' -delete
-	cd build-coverage && ctest -j $(JOBS) -E '^(bench_quick|script_)' >/dev/null
+	cd build-coverage && ctest -j $(JOBS) -E '^(bench_quick|rundown_bench_quick|script_)' >/dev/null
 	gcovr -r . --filter 'src/' --exclude-unreachable-branches \
 	  --exclude-lines-by-pattern '.*\bassert\(.*' \
 	  -s build-coverage | tee build-coverage/summary.txt

@@ -17,6 +17,7 @@
  * Context: never blocks (the block registry lock is taken once per thread
  * and by readers), callable from anywhere.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "alloc.h"
 
 #include <pthread.h>
@@ -132,6 +133,25 @@ void nmr_free(void *p, size_t size)
     bump(&c->blocks, -1);
     bump(&c->bytes, -(long)size);
     free(p);
+}
+
+void *nmr_alloc_aligned(size_t align, size_t size)
+{
+    counters *c = counters_or_fallback();
+    if (should_fail(c))
+        return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, align, size) != 0)
+        return NULL;
+    memset(p, 0, size);
+    bump(&c->blocks, 1);
+    bump(&c->bytes, (long)size);
+    return p;
+}
+
+void nmr_free_aligned(void *p, size_t size)
+{
+    nmr_free(p, size);
 }
 
 void *nmr_alloc_persistent(size_t size)

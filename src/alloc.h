@@ -12,6 +12,9 @@
 
 void *nmr_alloc(size_t size);          /* zeroed; NULL on (injected) failure */
 void nmr_free(void *p, size_t size);     /* size: as allocated */
+/* Zeroed, aligned to `align` (a power of two, at least sizeof(void *)). */
+void *nmr_alloc_aligned(size_t align, size_t size);
+void nmr_free_aligned(void *p, size_t size);
 
 /* Infrastructure that lives as long as the process or its table (handle
  * table chunks, NPI hash buckets): counted and fault-injectable, but not

@@ -31,7 +31,8 @@ typedef enum nmr_misuse_kind {
     NMR_MISUSE_BAD_HANDLE = 1,        /* unknown, stale or wrong-kind (R26) */
     NMR_MISUSE_NOT_PENDING = 2,       /* completion of a half not pending (R29) */
     NMR_MISUSE_BAD_DETACH_STATUS = 3, /* detach returned not SUCCESS/PENDING (R14) */
-    NMR_MISUSE_ATTACH_WITHOUT_PROVIDER = 4 /* client said SUCCESS, never attached (R10) */
+    NMR_MISUSE_ATTACH_WITHOUT_PROVIDER = 4, /* client said SUCCESS, never attached (R10) */
+    NMR_MISUSE_RUNDOWN = 5 /* a rundown object used out of order (nmr/rundown.h) */
 } nmr_misuse_kind;
 
 /* A hook: receives the kind and a one-line message (no trailing newline).
