@@ -1,0 +1,52 @@
+/*
+ * echo_npi.h - the "echo" NPI: the contract a provider and a client of it
+ * agree on, and nothing else.  An NPI is a GUID (the NPI ID) plus the
+ * dispatch tables each side hands to the other when they bind.  The NMR
+ * never calls through these tables; it only introduces the two sides.
+ *
+ * Both tables carry a version and their size first, as Windows NPIs do, so
+ * a side can refuse a peer whose table is older than it needs.
+ */
+#ifndef ECHO_NPI_H
+#define ECHO_NPI_H
+
+#include <netioddk.h>
+#include <stddef.h>
+
+/* NPI ID of the echo NPI: {6f1d2c3b-8a47-4e59-b1c2-3d4e5f607182}.
+ * Each file that includes this header gets its own copy, at its own address:
+ * the NMR matches NPI IDs by value (SPEC R4), so that is fine. */
+static const NPIID NPI_ECHO_ID = {
+    0x6f1d2c3b, 0x8a47, 0x4e59,
+    { 0xb1, 0xc2, 0x3d, 0x4e, 0x5f, 0x60, 0x71, 0x82 }
+};
+
+#define ECHO_NPI_VERSION 1
+
+/* What a provider publishes about itself (NpiSpecificCharacteristics of its
+ * registration instance); clients read it in ClientAttachProvider. */
+typedef struct ECHO_PROVIDER_CHARACTERISTICS {
+    USHORT Version;
+    const char *Name;
+} ECHO_PROVIDER_CHARACTERISTICS;
+
+/* Client -> provider.  Echo() writes the reply into out (at most n bytes,
+ * NUL-terminated), also notifies the client through OnReply, and returns
+ * STATUS_SUCCESS.  Callable from any thread while the binding is attached. */
+typedef NTSTATUS ECHO_FN(PVOID ProviderBindingContext, const char *msg,
+                         char *out, size_t n);
+typedef struct ECHO_PROVIDER_DISPATCH {
+    USHORT Version;
+    USHORT Length;
+    ECHO_FN *Echo;
+} ECHO_PROVIDER_DISPATCH;
+
+/* Provider -> client.  Called from inside Echo(), on the caller's thread. */
+typedef void ECHO_ON_REPLY_FN(PVOID ClientBindingContext, const char *reply);
+typedef struct ECHO_CLIENT_DISPATCH {
+    USHORT Version;
+    USHORT Length;
+    ECHO_ON_REPLY_FN *OnReply;
+} ECHO_CLIENT_DISPATCH;
+
+#endif /* ECHO_NPI_H */
