@@ -111,18 +111,34 @@ static counters *counters_or_fallback(void)
     return c ? c : &fallback;
 }
 
-void *nmr_alloc(size_t size)
+/* The counted path shared by nmr_alloc and nmr_alloc_aligned: align 0
+ * means malloc's own alignment. */
+static void *alloc_counted(size_t align, size_t size)
 {
     counters *c = counters_or_fallback();
     if (should_fail(c))
         return NULL;
-    void *p = sys_malloc(size);
+    void *p = NULL;
+    if (align == 0)
+        p = sys_malloc(size);
+    else if (posix_memalign(&p, align, size) != 0)
+        p = NULL;
     if (p == NULL)
         return NULL;
     memset(p, 0, size);
     bump(&c->blocks, 1);
     bump(&c->bytes, (long)size);
     return p;
+}
+
+void *nmr_alloc(size_t size)
+{
+    return alloc_counted(0, size);
+}
+
+void *nmr_alloc_aligned(size_t align, size_t size)
+{
+    return alloc_counted(align, size);
 }
 
 void nmr_free(void *p, size_t size)
@@ -135,23 +151,9 @@ void nmr_free(void *p, size_t size)
     free(p);
 }
 
-void *nmr_alloc_aligned(size_t align, size_t size)
-{
-    counters *c = counters_or_fallback();
-    if (should_fail(c))
-        return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, align, size) != 0)
-        return NULL;
-    memset(p, 0, size);
-    bump(&c->blocks, 1);
-    bump(&c->bytes, (long)size);
-    return p;
-}
-
 void nmr_free_aligned(void *p, size_t size)
 {
-    nmr_free(p, size);
+    nmr_free(p, size); /* posix_memalign memory is freed with free() */
 }
 
 void *nmr_alloc_persistent(size_t size)
