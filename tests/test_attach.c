@@ -4,24 +4,10 @@
  */
 #include "check.h"
 #include "fixture.h"
+#include "rule_test.h"
 #include "alloc.h"
 
 #include <string.h>
-
-static long g_live0;
-
-static void finish(void)
-{
-    CHECK_EQ(fx_errors(), 0);
-    fx_reset();
-    CHECK_EQ(nmr_alloc_live(), g_live0); /* R31 */
-}
-
-static void dereg_wait(fx_module *m)
-{
-    CHECK_STATUS(fx_deregister(m), STATUS_PENDING);
-    CHECK_STATUS(fx_wait(m), STATUS_SUCCESS);
-}
 
 /* Number of callbacks other than attach for the pair (c, p). */
 static int after_attach_events(fx_module *c, fx_module *p)

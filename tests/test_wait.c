@@ -6,24 +6,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
 #include "fixture.h"
+#include "rule_test.h"
 #include "alloc.h"
 
 #include <time.h>
-
-static long g_live0;
-
-static void finish(void)
-{
-    CHECK_EQ(fx_errors(), 0);
-    fx_reset();
-    CHECK_EQ(nmr_alloc_live(), g_live0); /* R31 */
-}
-
-static void dereg_wait(fx_module *m)
-{
-    CHECK_STATUS(fx_deregister(m), STATUS_PENDING);
-    CHECK_STATUS(fx_wait(m), STATUS_SUCCESS);
-}
 
 static NTSTATUS wait_h(int is_client, HANDLE h)
 {
