@@ -40,10 +40,14 @@ if ! diff <(tr -s ' \n' '\n' <<< "$nine" | sort) "$TMP/declared_windows"; then
 fi
 
 # Exported: every defined dynamic symbol, minus what the toolchain itself
-# may put in any shared object.  (Sanitizer builds add nothing here.)
+# may put in any shared object, and in sanitizer builds what the sanitizer
+# adds (ASan exports an ODR indicator, __odr_asan.NAME, per exported variable).
 lib="$NMR_LIB_FILE"
 [[ -f "$lib" ]] || fail "$lib not found: build first"
 ignore='^(_init|_fini|_edata|_end|__bss_start)$'
+if [[ -n "${NMR_SANITIZE:-}" ]]; then
+    ignore='^(_init|_fini|_edata|_end|__bss_start|__odr_asan[._].*|__(asan|lsan|ubsan|tsan|sanitizer)_.*)$'
+fi
 nm -D --defined-only --format=posix "$lib" | cut -d' ' -f1 | sed 's/@.*//' |
     grep -Ev "$ignore" | sort -u > "$TMP/exported" || true
 
