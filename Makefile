@@ -25,7 +25,9 @@ all:
 	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
 
-demo: all
+demo:
+	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	$(CMAKE) --build $(BUILD) -j $(JOBS) --target echo_demo
 	$(BUILD)/examples/echo_demo
 
 check: check-plain check-asan check-tsan check-optional
