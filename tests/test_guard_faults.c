@@ -135,6 +135,9 @@ static void t_guard_detach_twice(void)
     CHECK_EQ(fx_misuse(NMR_MISUSE_RUNDOWN), m0 + 1);
     nmr_guard_destroy(&g);
     nmr_guard_destroy(&g); /* harmless: already destroyed */
+    /* a wait on no object is reported, not a crash */
+    ExWaitForRundownProtectionReleaseCacheAware(NULL);
+    CHECK_EQ(fx_misuse(NMR_MISUSE_RUNDOWN), m0 + 2);
 }
 
 int main(void)
