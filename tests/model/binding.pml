@@ -301,12 +301,14 @@ proctype Register(byte r)
                 NOT_WAITED(b);
                 in_cb[b] = 1;
                 if
+#ifndef X_ACCEPT_ONLY
                 :: provider_attached[b] = 0; s = 0  /* client declines */
 #ifndef X_NO_MISUSE
                 :: provider_attached[b] = 0; s = 1  /* SUCCESS, no attach: misuse */
 #endif
-                :: provider_attached[b] = 1; s = 1  /* both accept */
                 :: provider_attached[b] = 1; s = 0  /* provider yes, client fails */
+#endif
+                :: provider_attached[b] = 1; s = 1  /* both accept */
                 fi;
                 client_ok[b] = s
             }
