@@ -22,12 +22,21 @@ static int g_nst;
 
 /* ---- nested registration ------------------------------------------------ */
 
+/* hook_register registers g_to_register (once) on entry to the next
+ * callback of type g_register_on of the module it is hooked to. */
 static fx_module *g_to_register;
+static fx_ev_type g_register_on = FX_EV_CLIENT_ATTACH;
+static void register_on(fx_ev_type t, fx_module *who)
+{
+    g_register_on = t;
+    g_to_register = who;
+}
+
 static void hook_register(fx_module *m, fx_ev_type t, int phase, fx_side *s,
                           void *arg)
 {
     (void)m; (void)s; (void)arg;
-    if (t == FX_EV_CLIENT_ATTACH && phase == FX_PRE && g_to_register) {
+    if (t == g_register_on && phase == FX_PRE && g_to_register) {
         fx_module *r = g_to_register;
         g_to_register = NULL;
         g_st[g_nst++] = fx_register(r);
@@ -47,7 +56,7 @@ static void t_r22_register_other_npi_in_attach(void)
     g_nst = 0;
     CHECK_STATUS(fx_register(pa), STATUS_SUCCESS);
     CHECK_STATUS(fx_register(cb), STATUS_SUCCESS);
-    g_to_register = pb;
+    register_on(FX_EV_CLIENT_ATTACH, pb);
     CHECK_STATUS(fx_register(ca), STATUS_SUCCESS);
     CHECK_EQ(g_nst, 1);
     CHECK_STATUS(g_st[0], STATUS_SUCCESS);
@@ -78,7 +87,7 @@ static void t_r22_register_same_npi_in_attach(void)
     c->hook = hook_register;
     g_nst = 0;
     CHECK_STATUS(fx_register(p1), STATUS_SUCCESS);
-    g_to_register = p2;
+    register_on(FX_EV_CLIENT_ATTACH, p2);
     CHECK_STATUS(fx_register(c), STATUS_SUCCESS);
     CHECK_EQ(g_nst, 1);
     CHECK_STATUS(g_st[0], STATUS_SUCCESS);
@@ -253,18 +262,6 @@ static void t_r22_deregister_self_in_detach(void)
 /* R22, R12: a new client registers from inside the provider's detach
  * callback (the provider is deregistering): it is not offered that
  * provider but is offered the others. */
-static fx_module *g_reg_in_detach;
-static void hook_register_in_detach(fx_module *m, fx_ev_type t, int phase,
-                                    fx_side *s, void *arg)
-{
-    (void)m; (void)s; (void)arg;
-    if (t == FX_EV_PROVIDER_DETACH && phase == FX_PRE && g_reg_in_detach) {
-        fx_module *r = g_reg_in_detach;
-        g_reg_in_detach = NULL;
-        g_st[g_nst++] = fx_register(r);
-    }
-}
-
 static void t_r22_register_in_detach(void)
 {
     GUID a = fx_guid(0x8021);
@@ -272,12 +269,12 @@ static void t_r22_register_in_detach(void)
     fx_module *p2 = fx_provider(&a);
     fx_module *c = fx_client(&a);
     fx_module *cn = fx_client(&a);
-    p->hook = hook_register_in_detach;
+    p->hook = hook_register;
     CHECK_STATUS(fx_register(p), STATUS_SUCCESS);
     CHECK_STATUS(fx_register(p2), STATUS_SUCCESS);
     CHECK_STATUS(fx_register(c), STATUS_SUCCESS);
     g_nst = 0;
-    g_reg_in_detach = cn;
+    register_on(FX_EV_PROVIDER_DETACH, cn);
     CHECK_STATUS(fx_deregister(p), STATUS_PENDING);
     CHECK_EQ(g_nst, 1);
     CHECK_STATUS(g_st[0], STATUS_SUCCESS);
@@ -465,28 +462,16 @@ static void t_r12_deregister_pending_offer(void)
 /* R22, R5, R6: a client registers from inside a provider's attach callback
  * (nested in another client's offer): the newcomer is offered that
  * provider exactly once, nested, and the outer binding still attaches. */
-static fx_module *g_reg_in_pattach;
-static void hook_register_in_pattach(fx_module *m, fx_ev_type t, int phase,
-                                     fx_side *s, void *arg)
-{
-    (void)m; (void)s; (void)arg;
-    if (t == FX_EV_PROVIDER_ATTACH && phase == FX_PRE && g_reg_in_pattach) {
-        fx_module *r = g_reg_in_pattach;
-        g_reg_in_pattach = NULL;
-        g_st[g_nst++] = fx_register(r);
-    }
-}
-
 static void t_r22_register_in_provider_attach(void)
 {
     GUID a = fx_guid(0x8052);
     fx_module *p = fx_provider(&a);
     fx_module *c1 = fx_client(&a);
     fx_module *c2 = fx_client(&a);
-    p->hook = hook_register_in_pattach;
+    p->hook = hook_register;
     CHECK_STATUS(fx_register(p), STATUS_SUCCESS);
     g_nst = 0;
-    g_reg_in_pattach = c2;
+    register_on(FX_EV_PROVIDER_ATTACH, c2);
     CHECK_STATUS(fx_register(c1), STATUS_SUCCESS);
     CHECK_EQ(g_nst, 1);
     CHECK_STATUS(g_st[0], STATUS_SUCCESS);
