@@ -23,11 +23,15 @@
  * blocks on another thread except for the NPI lock, which is only ever
  * held for short, callback-free sections.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
+
 #include "core.h"
 
 #include "alloc.h"
 #include "callstack.h"
+#include "clock.h"
 #include "misuse.h"
+#include "trace.h"
 
 #include <assert.h>
 
@@ -106,6 +110,7 @@ int nmr_binding_start_detach_locked(nmr_binding *b)
 /* Cleanups (R16), then the binding handle dies.  No lock held. */
 static void run_cleanups(nmr_binding *b)
 {
+    NMR_TRACE(cleanup, nmr_trace_binding(NMR_EVENT_CLEANUP, b, -1, 0));
     for (int side = 0; side < 2; side++) {
         nmr_cleanup_fn *fn = b->reg[side]->cleanup;
         if (fn == NULL)
@@ -165,7 +170,7 @@ void nmr_binding_detach(nmr_binding *b)
 {
     pthread_mutex_t *lock = lock_of(b);
     deferred_misuse misuse[2];
-    int nmisuse = 0;
+    int nmisuse = 0, completed[2] = {0, 0};
 
     pthread_mutex_lock(lock);
     assert(b->state == NMR_B_DETACHING);
@@ -173,8 +178,15 @@ void nmr_binding_detach(nmr_binding *b)
         if (b->half[side] != NMR_H_IDLE)
             continue; /* R10: the client half needed no call */
         b->half[side] = NMR_H_CALLING;
+        b->since[side] = nmr_stamp_ms();
         pthread_mutex_unlock(lock);
 
+        /* The provider half always follows the client's (R13), so the
+         * client half's completion is told here, before the next call. */
+        if (side == NMR_PROVIDER && completed[NMR_CLIENT])
+            NMR_TRACE(half_complete,
+                      nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_CLIENT, 0));
+        NMR_TRACE(detach_called, nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0));
         nmr_frame f;
         nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_DETACH);
         NTSTATUS s = b->reg[side]->detach(b->ctx[side]);
@@ -192,6 +204,7 @@ void nmr_binding_detach(nmr_binding *b)
         } else {
             b->half[side] = NMR_H_COMPLETE;
         }
+        completed[side] = b->half[side] == NMR_H_COMPLETE;
         if (s != STATUS_SUCCESS && s != STATUS_PENDING)
             misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_BAD_DETACH_STATUS, side, s};
     }
@@ -200,6 +213,9 @@ void nmr_binding_detach(nmr_binding *b)
 
     for (int i = 0; i < nmisuse; i++)
         report_detach_misuse(b, &misuse[i]);
+    if (completed[NMR_PROVIDER])
+        NMR_TRACE(half_complete,
+                  nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_PROVIDER, 0));
     if (ready)
         run_cleanups(b);
 }
@@ -233,11 +249,22 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         HANDLE h = nmr_handle_value(&b->obj);
 
         if (claimed) {
+            NMR_TRACE(offer, nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0));
             nmr_frame f;
             nmr_callstack_push(&f, b, client, provider, NMR_CB_CLIENT_ATTACH);
             s = client->attach.client(h, client->context, provider->instance);
             nmr_callstack_pop(&f);
         }
+
+        /* The outcome is told while the binding is still OFFERING: no
+         * other thread acts on it until the lock section below, so its
+         * events stay in order. */
+        if (claimed && b->provider_attached && s == STATUS_SUCCESS)
+            NMR_TRACE(attach_accepted,
+                      nmr_trace_binding(NMR_EVENT_ATTACH_ACCEPTED, b, -1, 0));
+        else if (claimed && (b->provider_attached || !b->provider_declined))
+            NMR_TRACE(attach_declined,
+                      nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_CLIENT, s));
 
         /* Declined: the handle dies before the binding leaves its
          * registrations, so a wait that returns finds it dead (R27).  The
@@ -335,6 +362,10 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
         b->dispatch[NMR_PROVIDER] = pdispatch;
         *ProviderBindingContext = pctx;
         *ProviderDispatch = pdispatch;
+    } else {
+        b->provider_declined = 1;
+        NMR_TRACE(attach_declined,
+                  nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_PROVIDER, s));
     }
 out:
     nmr_handle_put(o);
@@ -352,7 +383,7 @@ static void detach_complete(HANDLE h, nmr_side side)
         return;
     }
     nmr_binding *b = nmr_container_of(o, nmr_binding, obj);
-    int ready = 0, misuse = 0, dead = 0;
+    int ready = 0, misuse = 0, dead = 0, completed = 0;
     pthread_mutex_lock(lock_of(b));
     if (b->state == NMR_B_GONE)
         dead = 1;
@@ -360,11 +391,14 @@ static void detach_complete(HANDLE h, nmr_side side)
         b->half[side] = NMR_H_CALLING_DONE; /* R15: finished when it returns */
     else if (b->half[side] == NMR_H_PENDING) {
         b->half[side] = NMR_H_COMPLETE;
+        completed = 1;
         ready = ready_for_cleanup_locked(b);
     } else
         misuse = 1;
     pthread_mutex_unlock(lock_of(b));
 
+    if (completed)
+        NMR_TRACE(half_complete, nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, side, 0));
     if (dead)
         nmr_report_misuse(NMR_MISUSE_BAD_HANDLE,
                           "%s: %p is not a live binding handle (R26)",

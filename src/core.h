@@ -101,10 +101,14 @@ typedef struct nmr_binding {
     struct nmr_binding *work_next; /* a thread's private to-do list */
     PVOID ctx[2];                  /* binding contexts by side */
     const VOID *dispatch[2];       /* dispatch tables by side */
+    uint32_t since[2];             /* nmr_stamp_ms() when each half's
+                                      detach callback was called, 0 if not
+                                      (clock.h; for introspection)  [npi] */
     uint8_t state;                 /* nmr_binding_state            [npi] */
     uint8_t half[2];               /* nmr_half_state by side       [npi] */
     uint8_t provider_attached;     /* offering thread only */
     uint8_t in_provider_attach;    /* offering thread only */
+    uint8_t provider_declined;     /* offering thread only (tracing) */
 } nmr_binding;
 
 /* ---- binding.c ---------------------------------------------------------- */

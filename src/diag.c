@@ -2,15 +2,19 @@
  * diag.c - the misuse diagnostic channel (SPEC R30).
  *
  * One report path for every misuse that cannot be returned as a status:
- * the counter always moves; then the message goes to the user's hook if
- * one is installed, else to standard error; in strict mode the message
- * goes to standard error and the process aborts.
+ * the counter always moves and the trace hook sees a MISUSE event; then
+ * the message goes to the user's hook if one is installed, else to
+ * standard error; in strict mode the message goes to standard error and
+ * the process aborts.  Reports that are not misuse (a stuck wait, a busy
+ * registrar) take the same path without the counter, event or abort.
  *
  * The (hook, context) pair is read under hook_lock and the hook is called
  * after the lock is dropped, so a hook may call back into libnmr, even to
  * change the hook.  Reports are rare; the lock costs nothing on hot paths.
  */
 #include "misuse.h"
+
+#include "trace.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -68,19 +72,17 @@ int nmr_diag_set_strict(int strict)
     return old;
 }
 
-void nmr_report_misuse(nmr_misuse_kind kind, const char *fmt, ...)
+void nmr_report(nmr_misuse_kind kind, const char *msg)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-
-    atomic_fetch_add_explicit(&misuse_count, 1, memory_order_relaxed);
-    if (strict_enabled()) {
-        fprintf(stderr, "libnmr: misuse (strict mode, aborting): %s\n", msg);
-        fflush(stderr);
-        abort();
+    int misuse = kind <= NMR_MISUSE_RUNDOWN;
+    if (misuse) {
+        atomic_fetch_add_explicit(&misuse_count, 1, memory_order_relaxed);
+        NMR_TRACE(misuse, nmr_trace_misuse((int)kind, msg));
+        if (strict_enabled()) {
+            fprintf(stderr, "libnmr: misuse (strict mode, aborting): %s\n", msg);
+            fflush(stderr);
+            abort();
+        }
     }
 
     pthread_mutex_lock(&hook_lock);
@@ -91,5 +93,15 @@ void nmr_report_misuse(nmr_misuse_kind kind, const char *fmt, ...)
     if (fn != NULL)
         fn(ctx, kind, msg);
     else
-        fprintf(stderr, "libnmr: misuse: %s\n", msg);
+        fprintf(stderr, "libnmr: %s: %s\n", misuse ? "misuse" : "warning", msg);
+}
+
+void nmr_report_misuse(nmr_misuse_kind kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    nmr_report(kind, msg);
 }

@@ -12,5 +12,7 @@
 __attribute__((format(printf, 2, 3)))
 #endif
 void nmr_report_misuse(nmr_misuse_kind kind, const char *fmt, ...);
+/* The same for a ready message of any length (several lines allowed). */
+void nmr_report(nmr_misuse_kind kind, const char *msg);
 
 #endif

@@ -14,6 +14,8 @@
  * Entries are index infrastructure, like the handle table: allocated with
  * nmr_alloc_persistent, at most STRIPES spares are ever kept.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
+
 #include "npi_index.h"
 
 #include "alloc.h"
@@ -21,6 +23,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #define STRIPES 64u
 #define INITIAL_BUCKETS 8u
@@ -96,9 +99,10 @@ static void rehash(stripe *s, size_t nbuckets)
     s->nbuckets = nbuckets;
 }
 
-nmr_npi *nmr_npi_get(const GUID *id)
+nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
 {
-    uint64_t h = guid_hash(id);
+    /* The default registrar's key is 0: its hash is the GUID's alone. */
+    uint64_t h = guid_hash(id) ^ (registrar * 0xD6E8FEB86659FD93ull);
     stripe *s = &stripes[h % STRIPES];
     nmr_npi *n = NULL;
 
@@ -109,7 +113,7 @@ nmr_npi *nmr_npi_get(const GUID *id)
             goto out;
     }
     for (n = s->buckets[(h >> 8) & (s->nbuckets - 1)]; n; n = n->hash_next)
-        if (n->hash == h && guid_equal(&n->id, id))
+        if (n->hash == h && n->registrar == registrar && guid_equal(&n->id, id))
             break;
     if (n == NULL) {
         if (s->spare != NULL) {
@@ -120,11 +124,18 @@ nmr_npi *nmr_npi_get(const GUID *id)
             if (n == NULL)
                 goto out;
             pthread_mutex_init(&n->lock, NULL);
-            pthread_cond_init(&n->drained, NULL);
+            /* Waits with a deadline (the watchdog, timed waits) measure
+             * on the monotonic clock. */
+            pthread_condattr_t ca;
+            pthread_condattr_init(&ca);
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+            pthread_cond_init(&n->drained, &ca);
+            pthread_condattr_destroy(&ca);
             nmr_list_init(&n->regs[0]);
             nmr_list_init(&n->regs[1]);
         }
         n->hash = h;
+        n->registrar = registrar;
         n->id = *id;
         if (s->count >= s->nbuckets)
             rehash(s, s->nbuckets * 2);

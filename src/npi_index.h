@@ -23,6 +23,7 @@
 typedef struct nmr_npi {
     struct nmr_npi *hash_next; /* stripe chain; stripe lock */
     uint64_t hash;
+    uint64_t registrar;        /* registrar key (registrar.h): part of the identity */
     unsigned refs;             /* one per registration; stripe lock */
     GUID id;
     pthread_mutex_t lock;      /* the NPI lock: see above */
@@ -30,9 +31,10 @@ typedef struct nmr_npi {
     nmr_link regs[2];          /* registrations by side (client, provider) */
 } nmr_npi;
 
-/* Find or create the NPI for id, with one reference.  NULL: no memory.
- * May block briefly on a stripe lock; never calls user code. */
-nmr_npi *nmr_npi_get(const GUID *id);
+/* Find or create the NPI for (registrar key, id), with one reference.
+ * NULL: no memory.  May block briefly on a stripe lock; never calls user
+ * code. */
+nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id);
 /* Drop a reference; the last one frees the NPI. */
 void nmr_npi_put(nmr_npi *npi);
 

@@ -23,10 +23,16 @@
  * Context: register and deregister never block on other threads (only
  * briefly on the NPI lock) and may be called from callbacks; wait blocks.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
+
 #include "core.h"
 
 #include "alloc.h"
 #include "callstack.h"
+#include "clock.h"
+#include "registrar.h"
+#include "trace.h"
+#include "watchdog.h"
 
 #include <assert.h>
 #include <stddef.h>
@@ -75,7 +81,23 @@ static void register_rollback(nmr_reg *r, nmr_binding *todo)
     pthread_mutex_unlock(&r->npi->lock);
 }
 
-static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
+static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID context,
+                             PHANDLE out);
+
+/* Register in the registrar of key `registrar`, on which the caller holds
+ * one count (registrar.h): kept by the registration on success, dropped
+ * on failure. */
+static NTSTATUS reg_register_in(uint64_t registrar, const reg_desc *d, PVOID context,
+                                PHANDLE out)
+{
+    NTSTATUS s = reg_register(registrar, d, context, out);
+    if (s != STATUS_SUCCESS)
+        nmr_registrar_release(registrar);
+    return s;
+}
+
+static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID context,
+                             PHANDLE out)
 {
     if (out == NULL)
         return STATUS_INVALID_PARAMETER;
@@ -86,7 +108,7 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
     nmr_reg *r = nmr_alloc(sizeof(*r));
     if (r == NULL)
         return STATUS_INSUFFICIENT_RESOURCES;
-    r->npi = nmr_npi_get(d->instance->NpiId);
+    r->npi = nmr_npi_get(registrar, d->instance->NpiId);
     if (r->npi == NULL) {
         nmr_free(r, sizeof(*r));
         return STATUS_INSUFFICIENT_RESOURCES;
@@ -155,6 +177,7 @@ static NTSTATUS reg_register(const reg_desc *d, PVOID context, PHANDLE out)
     }
     pthread_mutex_unlock(&npi->lock);
 
+    NMR_TRACE(register, nmr_trace_register(r, h));
     if (todo != NULL) {
         nmr_binding_offer_all(todo, first_claimed);
         nmr_handle_put(&r->obj);
@@ -195,6 +218,7 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
     }
     pthread_mutex_unlock(&r->npi->lock);
 
+    NMR_TRACE(deregister, nmr_trace_registration(NMR_EVENT_DEREGISTER, r, 0));
     while (todo != NULL) {
         nmr_binding *next = todo->work_next;
         nmr_binding_detach(todo);
@@ -205,7 +229,50 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
     return STATUS_PENDING;
 }
 
-static NTSTATUS reg_wait(HANDLE h, nmr_side side)
+/* Sleep until r has no bindings left, or the deadline (0: none) passes,
+ * reporting through the watchdog each time the warning delay runs out.
+ * NPI lock held; returns with it held.  0 when drained, -1 on timeout. */
+static int wait_drained_locked(nmr_reg *r, uint64_t deadline_ns)
+{
+    nmr_npi *npi = r->npi;
+    uint64_t start = 0, warn_at = 0, interval = nmr_watchdog_warn_ms();
+    if (r->live_bindings == 0)
+        return 0;
+    if (interval > 0 || deadline_ns > 0) {
+        start = nmr_now_ns();
+        if (interval > 0)
+            warn_at = start + interval * 1000000u;
+    }
+    while (r->live_bindings > 0) {
+        uint64_t until = warn_at;
+        if (deadline_ns > 0 && (until == 0 || deadline_ns < until))
+            until = deadline_ns;
+        if (until == 0) {
+            pthread_cond_wait(&npi->drained, &npi->lock);
+            continue;
+        }
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
+                              .tv_nsec = (long)(until % 1000000000u)};
+        pthread_cond_timedwait(&npi->drained, &npi->lock, &ts);
+        if (r->live_bindings == 0)
+            break;
+        uint64_t now = nmr_now_ns();
+        if (deadline_ns > 0 && now >= deadline_ns)
+            return -1;
+        if (warn_at > 0 && now >= warn_at) {
+            char *report = nmr_watchdog_report_locked(r, (now - start) / 1000000u);
+            pthread_mutex_unlock(&npi->lock);
+            nmr_watchdog_emit(report);
+            pthread_mutex_lock(&npi->lock);
+            interval *= 2; /* growing intervals: d, 2d, 4d, ... */
+            warn_at = nmr_now_ns() + interval * 1000000u;
+        }
+    }
+    return 0;
+}
+
+/* NmrWaitFor*DeregisterComplete; timeout_ms < 0: no limit. */
+static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
 {
     struct nmr_object *o = nmr_handle_ref(h, reg_kind[side]);
     if (o == NULL)
@@ -213,7 +280,11 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side)
     nmr_reg *r = nmr_container_of(o, nmr_reg, obj);
     nmr_npi *npi = r->npi;
     NTSTATUS s = STATUS_SUCCESS;
+    uint64_t deadline = 0;
+    if (timeout_ms >= 0)
+        deadline = nmr_now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
 
+    NMR_TRACE(wait_start, nmr_trace_registration(NMR_EVENT_WAIT_START, r, 0));
     pthread_mutex_lock(&npi->lock);
     if (r->state == NMR_REG_ACTIVE || r->state == NMR_REG_DONE) {
         s = STATUS_INVALID_PARAMETER; /* R19: not deregistered, or dead */
@@ -223,32 +294,32 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side)
         s = STATUS_INVALID_DEVICE_STATE; /* another thread is waiting */
     } else {
         r->state = NMR_REG_WAITING;
-        while (r->live_bindings > 0)
-            pthread_cond_wait(&npi->drained, &npi->lock);
-        r->state = NMR_REG_DONE;
-        nmr_list_del(&r->npi_link);
+        if (wait_drained_locked(r, deadline) != 0) {
+            r->state = NMR_REG_DEREGISTERING; /* may be waited for again */
+            s = STATUS_TIMEOUT;
+        } else {
+            r->state = NMR_REG_DONE;
+            nmr_list_del(&r->npi_link);
+        }
     }
+    uint64_t registrar = npi->registrar;
     pthread_mutex_unlock(&npi->lock);
 
-    if (s == STATUS_SUCCESS)
+    NMR_TRACE(wait_end, nmr_trace_registration(NMR_EVENT_WAIT_END, r, s));
+    if (s == STATUS_SUCCESS) {
+        nmr_registrar_release(registrar); /* the registration's count */
         nmr_handle_retire_put(o); /* R18: the handle is dead from here on */
-    else
+    } else {
         nmr_handle_put(o);
+    }
     return s;
 }
 
-/* ---- the Windows API ---------------------------------------------------- */
+/* ---- the Windows API, and its registrar-taking variants ---------------- */
 
-NTSTATUS NmrRegisterClient(PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
-                           PVOID ClientContext, PHANDLE NmrClientHandle)
+static reg_desc client_desc(const NPI_CLIENT_CHARACTERISTICS *c)
 {
-    if (ClientCharacteristics == NULL) {
-        if (NmrClientHandle != NULL)
-            *NmrClientHandle = NULL;
-        return STATUS_INVALID_PARAMETER;
-    }
-    const NPI_CLIENT_CHARACTERISTICS *c = ClientCharacteristics;
-    reg_desc d = {
+    return (reg_desc){
         .side = NMR_CLIENT,
         .version = c->Version,
         .length = c->Length,
@@ -258,19 +329,11 @@ NTSTATUS NmrRegisterClient(PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
         .cleanup = c->ClientCleanupBindingContext,
         .instance = &c->ClientRegistrationInstance,
     };
-    return reg_register(&d, ClientContext, NmrClientHandle);
 }
 
-NTSTATUS NmrRegisterProvider(PNPI_PROVIDER_CHARACTERISTICS ProviderCharacteristics,
-                             PVOID ProviderContext, PHANDLE NmrProviderHandle)
+static reg_desc provider_desc(const NPI_PROVIDER_CHARACTERISTICS *p)
 {
-    if (ProviderCharacteristics == NULL) {
-        if (NmrProviderHandle != NULL)
-            *NmrProviderHandle = NULL;
-        return STATUS_INVALID_PARAMETER;
-    }
-    const NPI_PROVIDER_CHARACTERISTICS *p = ProviderCharacteristics;
-    reg_desc d = {
+    return (reg_desc){
         .side = NMR_PROVIDER,
         .version = p->Version,
         .length = p->Length,
@@ -280,7 +343,52 @@ NTSTATUS NmrRegisterProvider(PNPI_PROVIDER_CHARACTERISTICS ProviderCharacteristi
         .cleanup = p->ProviderCleanupBindingContext,
         .instance = &p->ProviderRegistrationInstance,
     };
-    return reg_register(&d, ProviderContext, NmrProviderHandle);
+}
+
+/* Both roles, both forms: characteristics NULL is refused before anything
+ * else (and the out handle cleared); a registrar value that is not a live
+ * registrar likewise. */
+static NTSTATUS register_any(const nmr_registrar *registrar, const void *chars,
+                             nmr_side side, PVOID context, PHANDLE out)
+{
+    uint64_t key;
+    if (chars == NULL || nmr_registrar_acquire(registrar, &key) != 0) {
+        if (out != NULL)
+            *out = NULL;
+        return STATUS_INVALID_PARAMETER;
+    }
+    reg_desc d = side == NMR_CLIENT ? client_desc(chars) : provider_desc(chars);
+    return reg_register_in(key, &d, context, out);
+}
+
+NTSTATUS NmrRegisterClient(PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
+                           PVOID ClientContext, PHANDLE NmrClientHandle)
+{
+    return register_any(NULL, ClientCharacteristics, NMR_CLIENT, ClientContext,
+                        NmrClientHandle);
+}
+
+NTSTATUS NmrRegisterProvider(PNPI_PROVIDER_CHARACTERISTICS ProviderCharacteristics,
+                             PVOID ProviderContext, PHANDLE NmrProviderHandle)
+{
+    return register_any(NULL, ProviderCharacteristics, NMR_PROVIDER, ProviderContext,
+                        NmrProviderHandle);
+}
+
+NTSTATUS nmr_register_client_ex(nmr_registrar *registrar,
+                                PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
+                                PVOID ClientContext, PHANDLE NmrClientHandle)
+{
+    return register_any(registrar, ClientCharacteristics, NMR_CLIENT, ClientContext,
+                        NmrClientHandle);
+}
+
+NTSTATUS nmr_register_provider_ex(nmr_registrar *registrar,
+                                  PNPI_PROVIDER_CHARACTERISTICS ProviderCharacteristics,
+                                  PVOID ProviderContext, PHANDLE NmrProviderHandle)
+{
+    return register_any(registrar, ProviderCharacteristics, NMR_PROVIDER,
+                        ProviderContext, NmrProviderHandle);
 }
 
 NTSTATUS NmrDeregisterClient(HANDLE NmrClientHandle)
@@ -295,10 +403,20 @@ NTSTATUS NmrDeregisterProvider(HANDLE NmrProviderHandle)
 
 NTSTATUS NmrWaitForClientDeregisterComplete(HANDLE NmrClientHandle)
 {
-    return reg_wait(NmrClientHandle, NMR_CLIENT);
+    return reg_wait(NmrClientHandle, NMR_CLIENT, -1);
 }
 
 NTSTATUS NmrWaitForProviderDeregisterComplete(HANDLE NmrProviderHandle)
 {
-    return reg_wait(NmrProviderHandle, NMR_PROVIDER);
+    return reg_wait(NmrProviderHandle, NMR_PROVIDER, -1);
+}
+
+NTSTATUS nmr_wait_client_timeout(HANDLE NmrClientHandle, ULONG timeout_ms)
+{
+    return reg_wait(NmrClientHandle, NMR_CLIENT, (long long)timeout_ms);
+}
+
+NTSTATUS nmr_wait_provider_timeout(HANDLE NmrProviderHandle, ULONG timeout_ms)
+{
+    return reg_wait(NmrProviderHandle, NMR_PROVIDER, (long long)timeout_ms);
 }

@@ -23,6 +23,7 @@
  *
  *   NTSTATUS fx_register(m)    Nmr{Register}{Client,Provider}(chars, m,
  *                              &m->handle)
+ *   NTSTATUS fx_register_in(reg, m)  the same in registrar reg (_ex calls)
  *   NTSTATUS fx_deregister(m)  Nmr{Deregister}...(m->handle)
  *   NTSTATUS fx_wait(m)        NmrWaitFor...DeregisterComplete(m->handle)
  *   void fx_complete(fx_side *s)  Nmr{Client,Provider}Detach...Complete(
@@ -104,6 +105,7 @@
 
 #include <netioddk.h>
 #include <nmr/diag.h>
+#include <nmr/registrar.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -684,6 +686,13 @@ static inline NTSTATUS fx_register(fx_module *m)
 {
     return m->is_client ? NmrRegisterClient(&m->cc, m, &m->handle)
                         : NmrRegisterProvider(&m->pc, m, &m->handle);
+}
+
+/* fx_register in a given registrar (nmr/registrar.h). */
+static inline NTSTATUS fx_register_in(nmr_registrar *r, fx_module *m)
+{
+    return m->is_client ? nmr_register_client_ex(r, &m->cc, m, &m->handle)
+                        : nmr_register_provider_ex(r, &m->pc, m, &m->handle);
 }
 
 static inline NTSTATUS fx_deregister(fx_module *m)

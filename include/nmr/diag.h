@@ -32,7 +32,11 @@ typedef enum nmr_misuse_kind {
     NMR_MISUSE_NOT_PENDING = 2,       /* completion of a half not pending (R29) */
     NMR_MISUSE_BAD_DETACH_STATUS = 3, /* detach returned not SUCCESS/PENDING (R14) */
     NMR_MISUSE_ATTACH_WITHOUT_PROVIDER = 4, /* client said SUCCESS, never attached (R10) */
-    NMR_MISUSE_RUNDOWN = 5 /* a rundown object used out of order (nmr/rundown.h) */
+    NMR_MISUSE_RUNDOWN = 5, /* a rundown object used out of order (nmr/rundown.h) */
+    /* Reports that are not misuse: not counted, never abort in strict
+     * mode, and the message may span several lines. */
+    NMR_DIAG_WAIT_STUCK = 6,     /* a wait is held up (nmr/registrar.h) */
+    NMR_DIAG_REGISTRAR_BUSY = 7  /* what a refused nmr_registrar_destroy left */
 } nmr_misuse_kind;
 
 /* A hook: receives the kind and a one-line message (no trailing newline).
@@ -46,7 +50,7 @@ NMR_API nmr_misuse_hook_fn *nmr_diag_set_hook(nmr_misuse_hook_fn *hook,
                                               void *context,
                                               void **old_context);
 
-/* How many misuse reports this process has made so far. */
+/* How many misuse reports (kinds 1 to 5) this process has made so far. */
 NMR_API unsigned long long nmr_diag_misuse_count(void);
 
 /* Strict mode: 1 = abort on misuse, 0 = report and go on, -1 = follow the

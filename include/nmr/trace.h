@@ -1,0 +1,82 @@
+/*
+ * nmr/trace.h - libnmr extension: every registrar event, as it happens.
+ *
+ * A trace hook receives one event per step of every registration and
+ * binding in the process (all registrars): registrations, offers, the
+ * outcome of each offer (accepted, or declined by which side), detach
+ * calls, detach halves completing, cleanups, deregistrations, the start
+ * and end of waits, and misuse reports.
+ *
+ * The hook is user code: it runs on the thread where the event happened,
+ * with no libnmr lock held, and may call libnmr (a call that makes events
+ * makes them recursively).  Events of one binding arrive in their order;
+ * events of different threads interleave.  With no hook installed an event
+ * costs one relaxed load and a branch.
+ *
+ * The same events are static tracepoints (USDT, provider "libnmr") when
+ * the library was built with <sys/sdt.h>: `bpftrace tools/nmr-bindings.bt
+ * -p PID` watches a running process.  nmr_trace_usdt_available() says
+ * whether this build has them.
+ */
+#ifndef NMR_TRACE_H
+#define NMR_TRACE_H
+
+#include <netioddk.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum nmr_event_type {
+    NMR_EVENT_REGISTER = 1,          /* registration: handle, role, npi, module */
+    NMR_EVENT_OFFER = 2,             /* ClientAttachProvider about to be called */
+    NMR_EVENT_ATTACH_ACCEPTED = 3,   /* both sides attached */
+    NMR_EVENT_ATTACH_DECLINED = 4,   /* side: who declined; status: its status */
+    NMR_EVENT_DETACH_CALLED = 5,     /* side's detach callback about to run */
+    NMR_EVENT_HALF_COMPLETE = 6,     /* side's detach half is complete */
+    NMR_EVENT_CLEANUP = 7,           /* cleanups about to run */
+    NMR_EVENT_DEREGISTER = 8,        /* Nmr*Deregister* accepted */
+    NMR_EVENT_WAIT_START = 9,
+    NMR_EVENT_WAIT_END = 10,         /* status: what the wait returns */
+    NMR_EVENT_MISUSE = 11            /* message: the diagnostic text */
+} nmr_event_type;
+
+typedef struct nmr_event {
+    nmr_event_type type;
+    uint64_t time_ns;          /* CLOCK_MONOTONIC */
+    HANDLE registration;       /* REGISTER, DEREGISTER, WAIT_*: the registration */
+    HANDLE binding;            /* binding events: the binding */
+    HANDLE client;             /* binding events: the client registration */
+    HANDLE provider;           /* binding events: the provider registration */
+    int side;                  /* 0 client, 1 provider: the role (REGISTER,
+                                  DEREGISTER, WAIT_*) or the side concerned
+                                  (DECLINED, DETACH_CALLED, HALF_COMPLETE);
+                                  -1 when none */
+    NTSTATUS status;           /* DECLINED: the decliner's status; WAIT_END:
+                                  what the wait returns; MISUSE: the
+                                  nmr_misuse_kind; else 0 */
+    const GUID *npi_id;        /* REGISTER: the NPI (valid during the call) */
+    const NPI_MODULEID *module_id; /* REGISTER: the module (valid during the call) */
+    const char *message;       /* MISUSE: the text (valid during the call) */
+} nmr_event;
+
+typedef void nmr_trace_hook_fn(void *context, const nmr_event *event);
+
+/* Install a hook (NULL removes it).  Returns the previous hook; its
+ * context goes to *old_context when not NULL.  A hook being removed may
+ * still be running on other threads when this returns. */
+NMR_API nmr_trace_hook_fn *nmr_trace_set_hook(nmr_trace_hook_fn *hook, void *context,
+                                              void **old_context);
+
+/* Printable name of an event type ("register", "attach-declined", ...). */
+NMR_API const char *nmr_event_name(nmr_event_type type);
+
+/* 1 when this build of the library carries USDT probes, else 0. */
+NMR_API int nmr_trace_usdt_available(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NMR_TRACE_H */

@@ -1,0 +1,160 @@
+/*
+ * trace.c - the event hook and the USDT probes (nmr/trace.h, trace.h).
+ *
+ * The (hook, context) pair is read under hook_lock and the hook called
+ * after it is dropped, as for the misuse hook (diag.c); nmr_trace_hooked
+ * mirrors "a hook is installed" so that event sites test one flag.
+ *
+ * USDT: with <sys/sdt.h> each event is a probe of provider "libnmr" with
+ * a semaphore, so a tracer attaching to one probe turns on its event site
+ * (the arguments, such as handle values, are only computed then).
+ * Arguments: register(handle, role, npi_id*, module_id*), offer /
+ * attach_accepted(binding, client, provider), attach_declined(binding,
+ * side, status), detach_called / half_complete(binding, side),
+ * cleanup(binding), deregister / wait_start(handle, role), wait_end(handle,
+ * role, status), misuse(kind, message*).
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
+
+#include "trace.h"
+
+#include "clock.h"
+
+#include <pthread.h>
+
+#ifdef NMR_HAVE_SDT
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+#define NMR_DEFINE_SEMAPHORE(name) \
+    __attribute__((section(".probes"))) volatile unsigned short NMR_SEMAPHORE(name)
+NMR_DEFINE_SEMAPHORE(register);
+NMR_DEFINE_SEMAPHORE(offer);
+NMR_DEFINE_SEMAPHORE(attach_accepted);
+NMR_DEFINE_SEMAPHORE(attach_declined);
+NMR_DEFINE_SEMAPHORE(detach_called);
+NMR_DEFINE_SEMAPHORE(half_complete);
+NMR_DEFINE_SEMAPHORE(cleanup);
+NMR_DEFINE_SEMAPHORE(deregister);
+NMR_DEFINE_SEMAPHORE(wait_start);
+NMR_DEFINE_SEMAPHORE(wait_end);
+NMR_DEFINE_SEMAPHORE(misuse);
+#define NMR_USDT1(name, a) STAP_PROBE1(libnmr, name, a)
+#define NMR_USDT2(name, a, b) STAP_PROBE2(libnmr, name, a, b)
+#define NMR_USDT3(name, a, b, c) STAP_PROBE3(libnmr, name, a, b, c)
+#define NMR_USDT4(name, a, b, c, d) STAP_PROBE4(libnmr, name, a, b, c, d)
+#else
+#define NMR_USDT1(name, a) ((void)(a))
+#define NMR_USDT2(name, a, b) ((void)(a), (void)(b))
+#define NMR_USDT3(name, a, b, c) ((void)(a), (void)(b), (void)(c))
+#define NMR_USDT4(name, a, b, c, d) ((void)(a), (void)(b), (void)(c), (void)(d))
+#endif
+
+atomic_int nmr_trace_hooked;
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static nmr_trace_hook_fn *hook_fn; /* hook_lock */
+static void *hook_ctx;             /* hook_lock */
+
+nmr_trace_hook_fn *nmr_trace_set_hook(nmr_trace_hook_fn *hook, void *context,
+                                      void **old_context)
+{
+    pthread_mutex_lock(&hook_lock);
+    nmr_trace_hook_fn *old = hook_fn;
+    if (old_context != NULL)
+        *old_context = hook_ctx;
+    hook_fn = hook;
+    hook_ctx = hook ? context : NULL;
+    atomic_store_explicit(&nmr_trace_hooked, hook != NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&hook_lock);
+    return old;
+}
+
+int nmr_trace_usdt_available(void)
+{
+#ifdef NMR_HAVE_SDT
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+const char *nmr_event_name(nmr_event_type type)
+{
+    switch (type) {
+    case NMR_EVENT_REGISTER: return "register";
+    case NMR_EVENT_OFFER: return "offer";
+    case NMR_EVENT_ATTACH_ACCEPTED: return "attach-accepted";
+    case NMR_EVENT_ATTACH_DECLINED: return "attach-declined";
+    case NMR_EVENT_DETACH_CALLED: return "detach-called";
+    case NMR_EVENT_HALF_COMPLETE: return "half-complete";
+    case NMR_EVENT_CLEANUP: return "cleanup";
+    case NMR_EVENT_DEREGISTER: return "deregister";
+    case NMR_EVENT_WAIT_START: return "wait-start";
+    case NMR_EVENT_WAIT_END: return "wait-end";
+    case NMR_EVENT_MISUSE: return "misuse";
+    }
+    return "unknown";
+}
+
+static void deliver(nmr_event *ev)
+{
+    if (!atomic_load_explicit(&nmr_trace_hooked, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&hook_lock);
+    nmr_trace_hook_fn *fn = hook_fn;
+    void *ctx = hook_ctx;
+    pthread_mutex_unlock(&hook_lock);
+    if (fn != NULL) {
+        ev->time_ns = nmr_now_ns();
+        fn(ctx, ev);
+    }
+}
+
+void nmr_trace_register(const nmr_reg *r, HANDLE h)
+{
+    const NPI_REGISTRATION_INSTANCE *ri = r->instance;
+    NMR_USDT4(register, h, (int)r->side, ri->NpiId, ri->ModuleId);
+    nmr_event ev = {.type = NMR_EVENT_REGISTER, .registration = h,
+                    .side = r->side, .npi_id = ri->NpiId,
+                    .module_id = ri->ModuleId};
+    deliver(&ev);
+}
+
+void nmr_trace_registration(nmr_event_type type, const nmr_reg *r, NTSTATUS status)
+{
+    HANDLE h = nmr_handle_value(&r->obj);
+    int role = r->side;
+    switch (type) {
+    case NMR_EVENT_DEREGISTER: NMR_USDT2(deregister, h, role); break;
+    case NMR_EVENT_WAIT_START: NMR_USDT2(wait_start, h, role); break;
+    default: NMR_USDT3(wait_end, h, role, (int)status); break;
+    }
+    nmr_event ev = {.type = type, .registration = h, .side = role, .status = status};
+    deliver(&ev);
+}
+
+void nmr_trace_binding(nmr_event_type type, const nmr_binding *b, int side,
+                       NTSTATUS status)
+{
+    HANDLE bh = nmr_handle_value(&b->obj);
+    HANDLE ch = nmr_handle_value(&b->reg[NMR_CLIENT]->obj);
+    HANDLE ph = nmr_handle_value(&b->reg[NMR_PROVIDER]->obj);
+    switch (type) {
+    case NMR_EVENT_OFFER: NMR_USDT3(offer, bh, ch, ph); break;
+    case NMR_EVENT_ATTACH_ACCEPTED: NMR_USDT3(attach_accepted, bh, ch, ph); break;
+    case NMR_EVENT_ATTACH_DECLINED: NMR_USDT3(attach_declined, bh, side, (int)status); break;
+    case NMR_EVENT_DETACH_CALLED: NMR_USDT2(detach_called, bh, side); break;
+    case NMR_EVENT_HALF_COMPLETE: NMR_USDT2(half_complete, bh, side); break;
+    default: NMR_USDT1(cleanup, bh); break;
+    }
+    nmr_event ev = {.type = type, .binding = bh, .client = ch, .provider = ph,
+                    .side = side, .status = status};
+    deliver(&ev);
+}
+
+void nmr_trace_misuse(int kind, const char *message)
+{
+    NMR_USDT2(misuse, kind, message);
+    nmr_event ev = {.type = NMR_EVENT_MISUSE, .side = -1, .status = kind,
+                    .message = message};
+    deliver(&ev);
+}
