@@ -15,14 +15,25 @@
  *   W5 parallel churn  W2 on 1 and 2 threads, each on its own NPI
  *   W6 memory          bytes allocated per registration and per binding
  *
- * Usage: nmrbench [--quick] [--reps N]
+ *   W7 tracing         W2 with a trace hook installed (one that does
+ *                      nothing) against none: the price of listening.
+ *                      The price of the event sites when nobody listens
+ *                      is measured by bench/trace_overhead.sh, which runs
+ *                      --core on this program and on nmrbench_notrace (the
+ *                      same code on a library built with the sites
+ *                      compiled out), alternately.
+ *
+ * Usage: nmrbench [--quick] [--core] [--reps N]
  *   --quick  small counts, for `make check` (proves every figure prints)
+ *   --core   only W1 and W2 with nothing else registered
  */
 #define _GNU_SOURCE
 #include <netioddk.h>
 
 #include "alloc.h"
 #include "handle.h"
+
+#include <nmr/trace.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -322,10 +333,34 @@ static void w6(void)
     report("w6_bytes_per_binding", "W6 bytes per binding", r2, "B");
 }
 
+static void ignore_event(void *ctx, const nmr_event *ev)
+{
+    (void)ctx;
+    (void)ev;
+}
+
+/* W7: W2 with and without a (no-op) hook, interleaved run by run. */
+static void w7(module *m)
+{
+    HANDLE prov = reg_provider(m);
+    result off = measure(w2_run, m);
+    nmr_trace_set_hook(ignore_event, NULL, NULL);
+    result on = measure(w2_run, m);
+    nmr_trace_set_hook(NULL, NULL, NULL);
+    end_provider(prov);
+    report("w7_bind_cycle_no_hook", "W7 W2, no trace hook", off, "ns");
+    report("w7_bind_cycle_hook", "W7 W2, no-op trace hook", on, "ns");
+    result ratio = {on.median / off.median, on.min / off.max, on.max / off.min};
+    report("w7_hook_over_no_hook", "W7 hook / no hook", ratio, "x");
+}
+
 int main(int argc, char **argv)
 {
+    int core = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
+        if (strcmp(argv[i], "--core") == 0) {
+            core = 1;
+        } else if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
             reps = 3;
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
@@ -335,7 +370,7 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: nmrbench [--quick] [--reps N]\n");
+            fprintf(stderr, "usage: nmrbench [--quick] [--core] [--reps N]\n");
             return 2;
         }
     }
@@ -345,6 +380,13 @@ int main(int argc, char **argv)
     static module m1, m2;
     module_init(&m1, 0x57310000u);
     module_init(&m2, 0x57320000u);
+    if (core) {
+        report("w1_lone_cycle_0", "W1 lone cycle", measure(w1_run, &m1), "ns");
+        HANDLE prov = reg_provider(&m2);
+        report("w2_bind_cycle_0", "W2 bind cycle", measure(w2_run, &m2), "ns");
+        end_provider(prov);
+        return 0;
+    }
 
     printf("W1/W2/W3: cycles with unrelated registrations present\n");
     static const long scale[] = {0, 1000, 10000, 100000};
@@ -387,5 +429,10 @@ int main(int argc, char **argv)
 
     printf("W6: memory\n");
     w6();
+
+    printf("W7: tracing\n");
+    static module m7;
+    module_init(&m7, 0x57370000u);
+    w7(&m7);
     return 0;
 }

@@ -110,7 +110,8 @@ int nmr_binding_start_detach_locked(nmr_binding *b)
 /* Cleanups (R16), then the binding handle dies.  No lock held. */
 static void run_cleanups(nmr_binding *b)
 {
-    NMR_TRACE(cleanup, nmr_trace_binding(NMR_EVENT_CLEANUP, b, -1, 0));
+    if (NMR_TRACING())
+        nmr_trace_binding(NMR_EVENT_CLEANUP, b, -1, 0);
     for (int side = 0; side < 2; side++) {
         nmr_cleanup_fn *fn = b->reg[side]->cleanup;
         if (fn == NULL)
@@ -171,6 +172,7 @@ void nmr_binding_detach(nmr_binding *b)
     pthread_mutex_t *lock = lock_of(b);
     deferred_misuse misuse[2];
     int nmisuse = 0, completed[2] = {0, 0};
+    const int tracing = NMR_TRACING();
 
     pthread_mutex_lock(lock);
     assert(b->state == NMR_B_DETACHING);
@@ -183,10 +185,11 @@ void nmr_binding_detach(nmr_binding *b)
 
         /* The provider half always follows the client's (R13), so the
          * client half's completion is told here, before the next call. */
-        if (side == NMR_PROVIDER && completed[NMR_CLIENT])
-            NMR_TRACE(half_complete,
-                      nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_CLIENT, 0));
-        NMR_TRACE(detach_called, nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0));
+        if (tracing) {
+            if (side == NMR_PROVIDER && completed[NMR_CLIENT])
+                nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_CLIENT, 0);
+            nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0);
+        }
         nmr_frame f;
         nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_DETACH);
         NTSTATUS s = b->reg[side]->detach(b->ctx[side]);
@@ -204,7 +207,8 @@ void nmr_binding_detach(nmr_binding *b)
         } else {
             b->half[side] = NMR_H_COMPLETE;
         }
-        completed[side] = b->half[side] == NMR_H_COMPLETE;
+        if (tracing)
+            completed[side] = b->half[side] == NMR_H_COMPLETE;
         if (s != STATUS_SUCCESS && s != STATUS_PENDING)
             misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_BAD_DETACH_STATUS, side, s};
     }
@@ -213,9 +217,8 @@ void nmr_binding_detach(nmr_binding *b)
 
     for (int i = 0; i < nmisuse; i++)
         report_detach_misuse(b, &misuse[i]);
-    if (completed[NMR_PROVIDER])
-        NMR_TRACE(half_complete,
-                  nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_PROVIDER, 0));
+    if (tracing && completed[NMR_PROVIDER])
+        nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_PROVIDER, 0);
     if (ready)
         run_cleanups(b);
 }
@@ -248,8 +251,10 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         NTSTATUS s = STATUS_NOINTERFACE;
         HANDLE h = nmr_handle_value(&b->obj);
 
+        const int tracing = claimed && NMR_TRACING();
         if (claimed) {
-            NMR_TRACE(offer, nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0));
+            if (tracing)
+                nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
             nmr_frame f;
             nmr_callstack_push(&f, b, client, provider, NMR_CB_CLIENT_ATTACH);
             s = client->attach.client(h, client->context, provider->instance);
@@ -259,12 +264,10 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         /* The outcome is told while the binding is still OFFERING: no
          * other thread acts on it until the lock section below, so its
          * events stay in order. */
-        if (claimed && b->provider_attached && s == STATUS_SUCCESS)
-            NMR_TRACE(attach_accepted,
-                      nmr_trace_binding(NMR_EVENT_ATTACH_ACCEPTED, b, -1, 0));
-        else if (claimed && (b->provider_attached || !b->provider_declined))
-            NMR_TRACE(attach_declined,
-                      nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_CLIENT, s));
+        if (tracing && b->provider_attached && s == STATUS_SUCCESS)
+            nmr_trace_binding(NMR_EVENT_ATTACH_ACCEPTED, b, -1, 0);
+        else if (tracing && (b->provider_attached || !b->provider_declined))
+            nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_CLIENT, s);
 
         /* Declined: the handle dies before the binding leaves its
          * registrations, so a wait that returns finds it dead (R27).  The
@@ -364,8 +367,8 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
         *ProviderDispatch = pdispatch;
     } else {
         b->provider_declined = 1;
-        NMR_TRACE(attach_declined,
-                  nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_PROVIDER, s));
+        if (NMR_TRACING())
+            nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_PROVIDER, s);
     }
 out:
     nmr_handle_put(o);
@@ -397,8 +400,8 @@ static void detach_complete(HANDLE h, nmr_side side)
         misuse = 1;
     pthread_mutex_unlock(lock_of(b));
 
-    if (completed)
-        NMR_TRACE(half_complete, nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, side, 0));
+    if (completed && NMR_TRACING())
+        nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, side, 0);
     if (dead)
         nmr_report_misuse(NMR_MISUSE_BAD_HANDLE,
                           "%s: %p is not a live binding handle (R26)",

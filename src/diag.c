@@ -77,7 +77,8 @@ void nmr_report(nmr_misuse_kind kind, const char *msg)
     int misuse = kind <= NMR_MISUSE_RUNDOWN;
     if (misuse) {
         atomic_fetch_add_explicit(&misuse_count, 1, memory_order_relaxed);
-        NMR_TRACE(misuse, nmr_trace_misuse((int)kind, msg));
+        if (NMR_TRACING())
+            nmr_trace_misuse((int)kind, msg);
         if (strict_enabled()) {
             fprintf(stderr, "libnmr: misuse (strict mode, aborting): %s\n", msg);
             fflush(stderr);

@@ -177,7 +177,8 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
     }
     pthread_mutex_unlock(&npi->lock);
 
-    NMR_TRACE(register, nmr_trace_register(r, h));
+    if (NMR_TRACING())
+        nmr_trace_register(r, h);
     if (todo != NULL) {
         nmr_binding_offer_all(todo, first_claimed);
         nmr_handle_put(&r->obj);
@@ -218,7 +219,8 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
     }
     pthread_mutex_unlock(&r->npi->lock);
 
-    NMR_TRACE(deregister, nmr_trace_registration(NMR_EVENT_DEREGISTER, r, 0));
+    if (NMR_TRACING())
+        nmr_trace_registration(NMR_EVENT_DEREGISTER, r, 0);
     while (todo != NULL) {
         nmr_binding *next = todo->work_next;
         nmr_binding_detach(todo);
@@ -281,10 +283,12 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
     nmr_npi *npi = r->npi;
     NTSTATUS s = STATUS_SUCCESS;
     uint64_t deadline = 0;
+    const int tracing = NMR_TRACING();
     if (timeout_ms >= 0)
         deadline = nmr_now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
 
-    NMR_TRACE(wait_start, nmr_trace_registration(NMR_EVENT_WAIT_START, r, 0));
+    if (tracing)
+        nmr_trace_registration(NMR_EVENT_WAIT_START, r, 0);
     pthread_mutex_lock(&npi->lock);
     if (r->state == NMR_REG_ACTIVE || r->state == NMR_REG_DONE) {
         s = STATUS_INVALID_PARAMETER; /* R19: not deregistered, or dead */
@@ -305,7 +309,8 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
     uint64_t registrar = npi->registrar;
     pthread_mutex_unlock(&npi->lock);
 
-    NMR_TRACE(wait_end, nmr_trace_registration(NMR_EVENT_WAIT_END, r, s));
+    if (tracing)
+        nmr_trace_registration(NMR_EVENT_WAIT_END, r, s);
     if (s == STATUS_SUCCESS) {
         nmr_registrar_release(registrar); /* the registration's count */
         nmr_handle_retire_put(o); /* R18: the handle is dead from here on */

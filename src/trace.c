@@ -2,12 +2,13 @@
  * trace.c - the event hook and the USDT probes (nmr/trace.h, trace.h).
  *
  * The (hook, context) pair is read under hook_lock and the hook called
- * after it is dropped, as for the misuse hook (diag.c); nmr_trace_hooked
- * mirrors "a hook is installed" so that event sites test one flag.
+ * after it is dropped, as for the misuse hook (diag.c); an installed hook
+ * counts as one listener in nmr_trace_listeners, the flag event sites
+ * test (trace.h).
  *
- * USDT: with <sys/sdt.h> each event is a probe of provider "libnmr" with
- * a semaphore, so a tracer attaching to one probe turns on its event site
- * (the arguments, such as handle values, are only computed then).
+ * USDT: with <sys/sdt.h> each event is a probe of provider "libnmr"; the
+ * probes share one semaphore, so the arguments (handle values...) are
+ * only computed while someone listens.
  * Arguments: register(handle, role, npi_id*, module_id*), offer /
  * attach_accepted(binding, client, provider), attach_declined(binding,
  * side, status), detach_called / half_complete(binding, side),
@@ -25,19 +26,28 @@
 #ifdef NMR_HAVE_SDT
 #define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
-#define NMR_DEFINE_SEMAPHORE(name) \
-    __attribute__((section(".probes"))) volatile unsigned short NMR_SEMAPHORE(name)
-NMR_DEFINE_SEMAPHORE(register);
-NMR_DEFINE_SEMAPHORE(offer);
-NMR_DEFINE_SEMAPHORE(attach_accepted);
-NMR_DEFINE_SEMAPHORE(attach_declined);
-NMR_DEFINE_SEMAPHORE(detach_called);
-NMR_DEFINE_SEMAPHORE(half_complete);
-NMR_DEFINE_SEMAPHORE(cleanup);
-NMR_DEFINE_SEMAPHORE(deregister);
-NMR_DEFINE_SEMAPHORE(wait_start);
-NMR_DEFINE_SEMAPHORE(wait_end);
-NMR_DEFINE_SEMAPHORE(misuse);
+/* One semaphore for all probes: each probe's semaphore symbol is an alias
+ * of nmr_trace_listeners, so a tracer attached to any probe turns every
+ * event site on (the tracer sees only its probes), and a site tests one
+ * variable.  The kernel counts attached tracers in it; a trace hook adds
+ * one more (nmr_trace_set_hook). */
+__attribute__((section(".probes"))) volatile unsigned short nmr_trace_listeners;
+#define NMR_SEMAPHORE_ALIAS(name)                                         \
+    __asm__(".globl libnmr_" #name "_semaphore\n\t"                      \
+            ".hidden libnmr_" #name "_semaphore\n\t"                     \
+            ".set libnmr_" #name "_semaphore, nmr_trace_listeners");      \
+    extern volatile unsigned short libnmr_##name##_semaphore
+NMR_SEMAPHORE_ALIAS(register);
+NMR_SEMAPHORE_ALIAS(offer);
+NMR_SEMAPHORE_ALIAS(attach_accepted);
+NMR_SEMAPHORE_ALIAS(attach_declined);
+NMR_SEMAPHORE_ALIAS(detach_called);
+NMR_SEMAPHORE_ALIAS(half_complete);
+NMR_SEMAPHORE_ALIAS(cleanup);
+NMR_SEMAPHORE_ALIAS(deregister);
+NMR_SEMAPHORE_ALIAS(wait_start);
+NMR_SEMAPHORE_ALIAS(wait_end);
+NMR_SEMAPHORE_ALIAS(misuse);
 #define NMR_USDT1(name, a) STAP_PROBE1(libnmr, name, a)
 #define NMR_USDT2(name, a, b) STAP_PROBE2(libnmr, name, a, b)
 #define NMR_USDT3(name, a, b, c) STAP_PROBE3(libnmr, name, a, b, c)
@@ -49,7 +59,9 @@ NMR_DEFINE_SEMAPHORE(misuse);
 #define NMR_USDT4(name, a, b, c, d) ((void)(a), (void)(b), (void)(c), (void)(d))
 #endif
 
-atomic_int nmr_trace_hooked;
+#ifndef NMR_HAVE_SDT
+volatile unsigned short nmr_trace_listeners; /* hooks installed: 0 or 1 */
+#endif
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
 static nmr_trace_hook_fn *hook_fn; /* hook_lock */
 static void *hook_ctx;             /* hook_lock */
@@ -63,7 +75,12 @@ nmr_trace_hook_fn *nmr_trace_set_hook(nmr_trace_hook_fn *hook, void *context,
         *old_context = hook_ctx;
     hook_fn = hook;
     hook_ctx = hook ? context : NULL;
-    atomic_store_explicit(&nmr_trace_hooked, hook != NULL, memory_order_relaxed);
+    /* The kernel updates the same counter as tracers come and go: add and
+     * subtract, never store. */
+    if (old == NULL && hook != NULL)
+        __atomic_fetch_add(&nmr_trace_listeners, 1, __ATOMIC_RELAXED);
+    else if (old != NULL && hook == NULL)
+        __atomic_fetch_sub(&nmr_trace_listeners, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&hook_lock);
     return old;
 }
@@ -97,8 +114,6 @@ const char *nmr_event_name(nmr_event_type type)
 
 static void deliver(nmr_event *ev)
 {
-    if (!atomic_load_explicit(&nmr_trace_hooked, memory_order_relaxed))
-        return;
     pthread_mutex_lock(&hook_lock);
     nmr_trace_hook_fn *fn = hook_fn;
     void *ctx = hook_ctx;

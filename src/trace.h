@@ -3,11 +3,11 @@
  *
  * Every event site is written
  *
- *     NMR_TRACE(offer, nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0));
+ *     if (NMR_TRACING())
+ *         nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
  *
- * which costs, when nobody listens, one relaxed load of the "hook
- * installed" flag and, in builds with <sys/sdt.h>, one load of the probe's
- * USDT semaphore (non-zero only while a tracer is attached to it).  The
+ * which costs, when nobody listens, one load and a branch; a function
+ * with several sites reads NMR_TRACING() once into a local.  The
  * out-of-line functions below fire the USDT probe and call the user's
  * hook.  Context: call with no libnmr lock held (the hook is user code).
  */
@@ -19,36 +19,17 @@
 #include <nmr/trace.h>
 #include <stdatomic.h>
 
-extern atomic_int nmr_trace_hooked;
+/* Non-zero while anyone listens: a trace hook is installed, or (builds
+ * with <sys/sdt.h>) a tracer is attached to any libnmr probe, because
+ * every probe's USDT semaphore is this one variable (trace.c). */
+extern volatile unsigned short nmr_trace_listeners;
 
-#ifdef NMR_HAVE_SDT
-#define NMR_SEMAPHORE(name) libnmr_##name##_semaphore
-#define NMR_DECLARE_SEMAPHORE(name) extern volatile unsigned short NMR_SEMAPHORE(name)
-NMR_DECLARE_SEMAPHORE(register);
-NMR_DECLARE_SEMAPHORE(offer);
-NMR_DECLARE_SEMAPHORE(attach_accepted);
-NMR_DECLARE_SEMAPHORE(attach_declined);
-NMR_DECLARE_SEMAPHORE(detach_called);
-NMR_DECLARE_SEMAPHORE(half_complete);
-NMR_DECLARE_SEMAPHORE(cleanup);
-NMR_DECLARE_SEMAPHORE(deregister);
-NMR_DECLARE_SEMAPHORE(wait_start);
-NMR_DECLARE_SEMAPHORE(wait_end);
-NMR_DECLARE_SEMAPHORE(misuse);
-#define NMR_PROBE_ON(name) (NMR_SEMAPHORE(name) != 0)
+#ifdef NMR_NO_TRACE /* the baseline build of the tracing benchmark */
+#define NMR_TRACING() 0
 #else
-#define NMR_PROBE_ON(name) 0
+#define NMR_TRACING() \
+    __builtin_expect(__atomic_load_n(&nmr_trace_listeners, __ATOMIC_RELAXED) != 0, 0)
 #endif
-
-#define NMR_TRACE_ON(name) \
-    __builtin_expect(NMR_PROBE_ON(name) || \
-                     atomic_load_explicit(&nmr_trace_hooked, memory_order_relaxed), 0)
-
-#define NMR_TRACE(name, call) \
-    do {                      \
-        if (NMR_TRACE_ON(name)) \
-            call;             \
-    } while (0)
 
 /* REGISTER: a registration and its handle. */
 void nmr_trace_register(const nmr_reg *r, HANDLE h);
