@@ -172,7 +172,6 @@ void nmr_binding_detach(nmr_binding *b)
     pthread_mutex_t *lock = lock_of(b);
     deferred_misuse misuse[2];
     int nmisuse = 0, completed[2] = {0, 0};
-    const int tracing = NMR_TRACING();
 
     pthread_mutex_lock(lock);
     assert(b->state == NMR_B_DETACHING);
@@ -185,7 +184,7 @@ void nmr_binding_detach(nmr_binding *b)
 
         /* The provider half always follows the client's (R13), so the
          * client half's completion is told here, before the next call. */
-        if (tracing) {
+        if (NMR_TRACING()) {
             if (side == NMR_PROVIDER && completed[NMR_CLIENT])
                 nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_CLIENT, 0);
             nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0);
@@ -207,8 +206,7 @@ void nmr_binding_detach(nmr_binding *b)
         } else {
             b->half[side] = NMR_H_COMPLETE;
         }
-        if (tracing)
-            completed[side] = b->half[side] == NMR_H_COMPLETE;
+        completed[side] = b->half[side] == NMR_H_COMPLETE;
         if (s != STATUS_SUCCESS && s != STATUS_PENDING)
             misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_BAD_DETACH_STATUS, side, s};
     }
@@ -217,7 +215,7 @@ void nmr_binding_detach(nmr_binding *b)
 
     for (int i = 0; i < nmisuse; i++)
         report_detach_misuse(b, &misuse[i]);
-    if (tracing && completed[NMR_PROVIDER])
+    if (completed[NMR_PROVIDER] && NMR_TRACING())
         nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_PROVIDER, 0);
     if (ready)
         run_cleanups(b);
@@ -251,9 +249,8 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         NTSTATUS s = STATUS_NOINTERFACE;
         HANDLE h = nmr_handle_value(&b->obj);
 
-        const int tracing = claimed && NMR_TRACING();
         if (claimed) {
-            if (tracing)
+            if (NMR_TRACING())
                 nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
             nmr_frame f;
             nmr_callstack_push(&f, b, client, provider, NMR_CB_CLIENT_ATTACH);
@@ -264,10 +261,12 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         /* The outcome is told while the binding is still OFFERING: no
          * other thread acts on it until the lock section below, so its
          * events stay in order. */
-        if (tracing && b->provider_attached && s == STATUS_SUCCESS)
-            nmr_trace_binding(NMR_EVENT_ATTACH_ACCEPTED, b, -1, 0);
-        else if (tracing && (b->provider_attached || !b->provider_declined))
-            nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_CLIENT, s);
+        if (claimed && NMR_TRACING()) {
+            if (b->provider_attached && s == STATUS_SUCCESS)
+                nmr_trace_binding(NMR_EVENT_ATTACH_ACCEPTED, b, -1, 0);
+            else if (b->provider_attached || !b->provider_declined)
+                nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_CLIENT, s);
+        }
 
         /* Declined: the handle dies before the binding leaves its
          * registrations, so a wait that returns finds it dead (R27).  The

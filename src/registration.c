@@ -283,11 +283,10 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
     nmr_npi *npi = r->npi;
     NTSTATUS s = STATUS_SUCCESS;
     uint64_t deadline = 0;
-    const int tracing = NMR_TRACING();
     if (timeout_ms >= 0)
         deadline = nmr_now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
 
-    if (tracing)
+    if (NMR_TRACING())
         nmr_trace_registration(NMR_EVENT_WAIT_START, r, 0);
     pthread_mutex_lock(&npi->lock);
     if (r->state == NMR_REG_ACTIVE || r->state == NMR_REG_DONE) {
@@ -309,7 +308,7 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
     uint64_t registrar = npi->registrar;
     pthread_mutex_unlock(&npi->lock);
 
-    if (tracing)
+    if (NMR_TRACING())
         nmr_trace_registration(NMR_EVENT_WAIT_END, r, s);
     if (s == STATUS_SUCCESS) {
         nmr_registrar_release(registrar); /* the registration's count */

@@ -6,8 +6,10 @@
  *     if (NMR_TRACING())
  *         nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
  *
- * which costs, when nobody listens, one load and a branch; a function
- * with several sites reads NMR_TRACING() once into a local.  The
+ * which costs, when nobody listens, one compare with memory and a branch
+ * (reading the flag again is cheaper than keeping it in a register across
+ * the calls in between).  The functions are cold, so the compiler keeps
+ * their argument set-up off the hot path.  The
  * out-of-line functions below fire the USDT probe and call the user's
  * hook.  Context: call with no libnmr lock held (the hook is user code).
  */
@@ -27,18 +29,29 @@ extern volatile unsigned short nmr_trace_listeners;
 #ifdef NMR_NO_TRACE /* the baseline build of the tracing benchmark */
 #define NMR_TRACING() 0
 #else
+#if defined(__SANITIZE_THREAD__)
+/* for ThreadSanitizer the load is atomic, as it is on x86-64 anyway */
 #define NMR_TRACING() \
     __builtin_expect(__atomic_load_n(&nmr_trace_listeners, __ATOMIC_RELAXED) != 0, 0)
+#else
+#define NMR_TRACING() __builtin_expect(nmr_trace_listeners != 0, 0)
+#endif
 #endif
 
 /* REGISTER: a registration and its handle. */
-void nmr_trace_register(const nmr_reg *r, HANDLE h);
+#if defined(__GNUC__)
+#define NMR_COLD __attribute__((cold, noinline))
+#else
+#define NMR_COLD
+#endif
+
+NMR_COLD void nmr_trace_register(const nmr_reg *r, HANDLE h);
 /* DEREGISTER, WAIT_START, WAIT_END of a registration. */
-void nmr_trace_registration(nmr_event_type type, const nmr_reg *r, NTSTATUS status);
+NMR_COLD void nmr_trace_registration(nmr_event_type type, const nmr_reg *r, NTSTATUS status);
 /* The binding events; side -1 when none. */
-void nmr_trace_binding(nmr_event_type type, const nmr_binding *b, int side,
+NMR_COLD void nmr_trace_binding(nmr_event_type type, const nmr_binding *b, int side,
                        NTSTATUS status);
 /* MISUSE, with its message. */
-void nmr_trace_misuse(int kind, const char *message);
+NMR_COLD void nmr_trace_misuse(int kind, const char *message);
 
 #endif
