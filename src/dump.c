@@ -20,6 +20,8 @@
  * The JSON layout is docs/snapshot.schema.json; bump SCHEMA_VERSION and
  * the schema together.
  */
+#include "dump.h"
+
 #include <nmr/introspect.h>
 
 #include "alloc.h"
@@ -32,10 +34,6 @@
 
 #define SCHEMA_VERSION 1
 
-/* String escapers.  Not exported (the library is built with hidden
- * visibility); tests reach them through the static library. */
-void nmr_dump_json_string(FILE *f, const char *s);
-void nmr_dump_dot_string(FILE *f, const char *s);
 
 /* ---- names ------------------------------------------------------------- */
 

@@ -11,6 +11,13 @@
 #                             types; the C++ program links (C linkage)
 #   script_init_exit          R33: the API works from an early constructor,
 #                             and exit() with a thread inside libnmr is clean
+#   script_snapshot_json      the JSON snapshot test_dump writes validates
+#                             against docs/snapshot.schema.json (python3 +
+#                             jsonschema), and the schema rejects broken ones
+#   script_snapshot_dot       the DOT snapshot renders with dot -Tpng
+#   script_usdt_probes        libnmr.so lists the libnmr USDT probes of
+#                             nmr_trace(3) (readelf -n); skipped when built
+#                             without <sys/sdt.h> (NMR_HAVE_SDT off)
 #
 # A script exits 0 (pass), 77 (skipped: it prints why; ctest reports the
 # test as "Skipped", never as passed) or anything else (failure).  Under a
@@ -52,6 +59,19 @@ else()
   endforeach()
   # init_exit runs threads: ThreadSanitizer runs it too (make check-tsan).
   set_tests_properties(script_init_exit PROPERTIES LABELS "script;threaded")
+  # Introspection: test_dump's renderings, checked by outside tools, and
+  # the USDT probes of the shared library.
+  if(TARGET test_dump)
+    foreach(name snapshot_json snapshot_dot usdt_probes)
+      add_test(NAME script_${name}
+        COMMAND ${NMR_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/${name}.sh)
+      set_tests_properties(script_${name} PROPERTIES
+        LABELS script
+        TIMEOUT 300
+        SKIP_RETURN_CODE 77
+        ENVIRONMENT "${NMR_SCRIPT_ENV};NMR_TEST_DUMP=$<TARGET_FILE:test_dump>;NMR_HAVE_SDT=${NMR_HAVE_SDT}")
+    endforeach()
+  endif()
   # cmake --install writes install_manifest.txt into the build tree: one
   # install at a time.
   set_tests_properties(script_install_pkgconfig script_install_cmake

@@ -77,9 +77,10 @@ typedef struct nmr_binding_info {
     size_t provider;         /* index in nmr_snapshot.registrations */
     nmr_binding_state_info state;
     nmr_half_info half[2];   /* detach halves, [NMR_ROLE_CLIENT], [..._PROVIDER] */
-    /* Milliseconds since the detach started (state DETACHING), and since
-     * each half's detach callback was called (0 when not started);
-     * CLOCK_MONOTONIC, at the snapshot's time. */
+    /* Milliseconds since the detach started (state DETACHING, else 0), and,
+     * for each half not yet complete, since its detach callback was called
+     * (0 when not called yet or complete); CLOCK_MONOTONIC, at the
+     * snapshot's time, with a resolution of a few milliseconds. */
     uint64_t detaching_ms;
     uint64_t half_pending_ms[2];
 } nmr_binding_info;
@@ -104,8 +105,10 @@ typedef enum nmr_dump_format {
     NMR_DUMP_DOT = 2
 } nmr_dump_format;
 
-/* Write a snapshot to f.  Returns 0, or -1 (errno set) on a write error or
- * a bad argument (EINVAL). */
+/* Write a snapshot to f.  Returns 0, or -1 with errno set: EINVAL for a
+ * NULL argument, an unknown format or an inconsistent snapshot (nothing
+ * is written then), ENOMEM (text and DOT sort a copy), or the error of a
+ * failed write. */
 NMR_API int nmr_snapshot_write(const nmr_snapshot *snapshot, nmr_dump_format format,
                                FILE *f);
 
@@ -115,8 +118,9 @@ NMR_API const char *nmr_registration_state_name(nmr_registration_state state);
 NMR_API const char *nmr_binding_state_name(nmr_binding_state_info state);
 NMR_API const char *nmr_half_name(nmr_half_info half);
 
-/* A module ID as text: a GUID in registry form {xxxxxxxx-...}, or
- * "luid:HIGH:LOW".  Writes at most size bytes, returns buf. */
+/* A module ID as text: a GUID in registry form {XXXXXXXX-...}, or
+ * "luid:0xHIGHPART:0xLOWPART" for MIT_IF_LUID.  Writes at most size bytes
+ * (NMR_MODULE_ID_TEXT is always enough), returns buf. */
 NMR_API char *nmr_module_id_format(const NPI_MODULEID *id, char *buf, size_t size);
 #define NMR_MODULE_ID_TEXT 48
 

@@ -14,8 +14,9 @@
  * costs one relaxed load and a branch.
  *
  * The same events are static tracepoints (USDT, provider "libnmr") when
- * the library was built with <sys/sdt.h>: `bpftrace tools/nmr-bindings.bt
- * -p PID` watches a running process.  nmr_trace_usdt_available() says
+ * the library was built with <sys/sdt.h>:
+ * `bpftrace -p PID tools/nmr-bindings.bt /path/to/libnmr.so` watches a
+ * running process.  nmr_trace_usdt_available() says
  * whether this build has them.
  */
 #ifndef NMR_TRACE_H
