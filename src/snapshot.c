@@ -15,11 +15,12 @@
 
 #include "snapshot.h"
 
+#include "alloc.h"
 #include "clock.h"
 #include "registrar.h"
 
 #include <stddef.h>
-#include <stdlib.h>
+#include <stdlib.h> /* qsort, bsearch */
 #include <string.h>
 
 int nmr_binding_visible_locked(const nmr_binding *b)
@@ -88,11 +89,18 @@ void nmr_registration_describe_locked(const nmr_reg *r, nmr_registration_info *o
     out->bindings = r->live_bindings;
 }
 
+/* A snapshot with the sizes of its arrays, so that every allocation goes
+ * through alloc.h (counted, fault-injectable) and is freed with its size. */
+typedef struct snapshot_mem {
+    nmr_snapshot pub; /* first: the caller's pointer */
+    size_t reg_cap, binding_cap;
+} snapshot_mem;
+
 typedef struct collect {
     uint64_t registrar;
     uint32_t now;
     nmr_snapshot *snap;
-    size_t reg_cap, binding_cap;
+    snapshot_mem *mem;
     int failed;
 } collect;
 
@@ -108,16 +116,20 @@ static int by_address(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int grow(void **array, size_t *cap, size_t need, size_t elem)
+static int grow(void **array, size_t *cap, size_t used, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
     size_t want = *cap ? *cap : 16;
     while (want < need)
         want *= 2;
-    void *p = realloc(*array, want * elem);
+    void *p = nmr_alloc(want * elem);
     if (p == NULL)
         return -1;
+    if (used > 0)
+        memcpy(p, *array, used * elem);
+    if (*array != NULL)
+        nmr_free(*array, *cap * elem);
     *array = p;
     *cap = want;
     return 0;
@@ -139,11 +151,12 @@ static int copy_npi_locked(collect *c, nmr_npi *npi)
     size_t nregs = list_count(&npi->regs[0]) + list_count(&npi->regs[1]);
     if (nregs == 0)
         return 0;
-    reg_index *idx = malloc(nregs * sizeof(*idx));
+    reg_index *idx = nmr_alloc(nregs * sizeof(*idx));
     if (idx == NULL ||
-        grow((void **)&s->registrations, &c->reg_cap, s->nregistrations + nregs,
-             sizeof(*s->registrations)) != 0) {
-        free(idx);
+        grow((void **)&s->registrations, &c->mem->reg_cap, s->nregistrations,
+             s->nregistrations + nregs, sizeof(*s->registrations)) != 0) {
+        if (idx != NULL)
+            nmr_free(idx, nregs * sizeof(*idx));
         return -1;
     }
     /* Registrations: clients first, then providers, in list order. */
@@ -176,8 +189,8 @@ static int copy_npi_locked(collect *c, nmr_npi *npi)
             const reg_index *p = bsearch(&key, providers, nproviders, sizeof(key), by_address);
             if (p == NULL)
                 continue; /* cannot happen: the invariants tie both lists */
-            if (grow((void **)&s->bindings, &c->binding_cap, s->nbindings + 1,
-                     sizeof(*s->bindings)) != 0) {
+            if (grow((void **)&s->bindings, &c->mem->binding_cap, s->nbindings,
+                     s->nbindings + 1, sizeof(*s->bindings)) != 0) {
                 rc = -1;
                 break;
             }
@@ -189,7 +202,7 @@ static int copy_npi_locked(collect *c, nmr_npi *npi)
             nmr_binding_describe_locked(b, c->now, bi);
         }
     }
-    free(idx);
+    nmr_free(idx, nregs * sizeof(*idx));
     return rc;
 }
 
@@ -208,9 +221,12 @@ void nmr_snapshot_free(nmr_snapshot *snapshot)
 {
     if (snapshot == NULL)
         return;
-    free(snapshot->registrations);
-    free(snapshot->bindings);
-    free(snapshot);
+    snapshot_mem *m = (snapshot_mem *)snapshot;
+    if (snapshot->registrations != NULL)
+        nmr_free(snapshot->registrations, m->reg_cap * sizeof(*snapshot->registrations));
+    if (snapshot->bindings != NULL)
+        nmr_free(snapshot->bindings, m->binding_cap * sizeof(*snapshot->bindings));
+    nmr_free(m, sizeof(*m));
 }
 
 NTSTATUS nmr_snapshot_take(nmr_registrar *registrar, nmr_snapshot **out)
@@ -222,7 +238,8 @@ NTSTATUS nmr_snapshot_take(nmr_registrar *registrar, nmr_snapshot **out)
     if (nmr_registrar_acquire(registrar, &key) != 0)
         return STATUS_INVALID_PARAMETER;
     collect c = {.registrar = key, .now = nmr_stamp_ms()};
-    c.snap = calloc(1, sizeof(*c.snap));
+    c.mem = nmr_alloc(sizeof(*c.mem));
+    c.snap = c.mem != NULL ? &c.mem->pub : NULL;
     NTSTATUS status = STATUS_INSUFFICIENT_RESOURCES;
     if (c.snap != NULL) {
         c.snap->time_ns = nmr_now_ns();

@@ -228,6 +228,44 @@ static void test_many(void)
     finish();
 }
 
+/* Every allocation of a snapshot may fail: then nothing is returned and
+ * nothing leaks; the registrar is untouched. */
+static void test_out_of_memory(void)
+{
+    enum { N = 40 };
+    GUID npi[3] = {fx_guid(0x5201), fx_guid(0x5202), fx_guid(0x5203)};
+    fx_module *m[N];
+    for (int i = 0; i < N; i++) {
+        m[i] = i % 2 ? fx_client(&npi[i % 3]) : fx_provider(&npi[i % 3]);
+        CHECK_STATUS(fx_register(m[i]), STATUS_SUCCESS);
+    }
+    long live = nmr_alloc_live();
+    int failures = 0;
+    for (long n = 1;; n++) {
+        nmr_alloc_fail_at(n);
+        nmr_snapshot *s = (nmr_snapshot *)&s;
+        NTSTATUS st = nmr_snapshot_take(NULL, &s);
+        int reached = nmr_alloc_fail_remaining() == 0;
+        nmr_alloc_fail_at(0);
+        if (st == STATUS_SUCCESS) {
+            CHECK(!reached);
+            CHECK_EQ(s->nregistrations, N);
+            nmr_snapshot_free(s);
+            CHECK_EQ(nmr_alloc_live(), live);
+            break;
+        }
+        CHECK_STATUS(st, STATUS_INSUFFICIENT_RESOURCES);
+        CHECK(s == NULL);
+        CHECK_EQ(nmr_alloc_live(), live);
+        failures++;
+        CHECK(n < 1000);
+    }
+    CHECK(failures >= 4); /* the snapshot, its arrays, the index tables */
+    for (int i = 0; i < N; i++)
+        dereg_wait(m[i]);
+    finish();
+}
+
 static void test_names(void)
 {
     CHECK(strcmp(nmr_role_name(NMR_ROLE_CLIENT), "client") == 0);
@@ -250,6 +288,7 @@ int main(void)
     test_stuck_pending();
     test_from_callback();
     test_many();
+    test_out_of_memory();
     test_names();
     fprintf(stderr, "test_snapshot: all passed\n");
     return 0;
