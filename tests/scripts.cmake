@@ -69,7 +69,7 @@ else()
         LABELS script
         TIMEOUT 300
         SKIP_RETURN_CODE 77
-        ENVIRONMENT "${NMR_SCRIPT_ENV};NMR_TEST_DUMP=$<TARGET_FILE:test_dump>;NMR_HAVE_SDT=${NMR_HAVE_SDT}")
+        ENVIRONMENT "${NMR_SCRIPT_ENV};NMR_TEST_DUMP=$<TARGET_FILE:test_dump>;NMR_TEST_SNAPSHOT=$<TARGET_FILE:test_snapshot>;NMR_HAVE_SDT=${NMR_HAVE_SDT}")
     endforeach()
   endif()
   # cmake --install writes install_manifest.txt into the build tree: one

@@ -3,6 +3,8 @@
  * (nmr/introspect.h): what each registration and binding looks like in
  * every phase, including a binding stuck in a pending detach, a snapshot
  * taken from inside a callback, many NPIs, and the rendered outputs.
+ * With a directory argument it also writes the stuck scenario's snapshot
+ * there as live.json and live.dot, for tests/scripts/snapshot_{json,dot}.sh.
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep, open_memstream */
 
@@ -15,6 +17,20 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+static const char *out_dir; /* argv[1]: write the real stuck snapshot here */
+
+static void save(const nmr_snapshot *s, nmr_dump_format fmt, const char *name)
+{
+    if (out_dir == NULL)
+        return;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", out_dir, name);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    CHECK_EQ(nmr_snapshot_write(s, fmt, f), 0);
+    CHECK_EQ(fclose(f), 0);
 }
 
 static nmr_snapshot *take(void)
@@ -149,6 +165,9 @@ static void test_stuck_pending(void)
     char *dot = render(s, NMR_DUMP_DOT);
     CHECK(strncmp(dot, "digraph", 7) == 0);
     free(dot);
+    /* for the script tests: schema validation and rendering with dot */
+    save(s, NMR_DUMP_JSON, "live.json");
+    save(s, NMR_DUMP_DOT, "live.dot");
     nmr_snapshot_free(s);
 
     CHECK_EQ(fx_complete_pending(p), 1);
@@ -280,8 +299,9 @@ static void test_names(void)
                  "{ABCDEF01-1234-5678-9ABC-DEF001020304}") == 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    out_dir = argc > 1 ? argv[1] : NULL;
     g_live0 = nmr_alloc_live();
     test_empty_and_args();
     test_attached_pair();

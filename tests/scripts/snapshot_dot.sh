@@ -6,13 +6,16 @@
 # without it.
 source "$(dirname "$0")/lib.sh"
 
-[[ -n "${NMR_TEST_DUMP:-}" ]] || fail "NMR_TEST_DUMP is not set: run this through ctest"
+[[ -n "${NMR_TEST_DUMP:-}" && -n "${NMR_TEST_SNAPSHOT:-}" ]] ||
+    fail "NMR_TEST_DUMP / NMR_TEST_SNAPSHOT not set: run this through ctest"
 command -v dot > /dev/null ||
     skip "dot not found; install graphviz to run this test"
 
 run "$NMR_TEST_DUMP" "$TMP" > "$TMP/test_dump.log" 2>&1 ||
     { cat "$TMP/test_dump.log"; fail "test_dump failed"; }
-for name in snapshot empty; do
+run "$NMR_TEST_SNAPSHOT" "$TMP" > "$TMP/test_snapshot.log" 2>&1 ||
+    { cat "$TMP/test_snapshot.log"; fail "test_snapshot failed"; }
+for name in snapshot empty live; do
     run dot -Tpng "$TMP/$name.dot" -o "$TMP/$name.png" 2> "$TMP/$name.err" ||
         { cat "$TMP/$name.err"; fail "dot rejected $name.dot"; }
     if [[ -s "$TMP/$name.err" ]]; then

@@ -7,7 +7,8 @@
 # jsonschema module (Debian: python3-jsonschema); skipped without them.
 source "$(dirname "$0")/lib.sh"
 
-[[ -n "${NMR_TEST_DUMP:-}" ]] || fail "NMR_TEST_DUMP is not set: run this through ctest"
+[[ -n "${NMR_TEST_DUMP:-}" && -n "${NMR_TEST_SNAPSHOT:-}" ]] ||
+    fail "NMR_TEST_DUMP / NMR_TEST_SNAPSHOT not set: run this through ctest"
 command -v python3 > /dev/null ||
     skip "python3 not found; install python3 and python3-jsonschema to run this test"
 python3 -c 'import jsonschema' 2> /dev/null ||
@@ -15,6 +16,10 @@ python3 -c 'import jsonschema' 2> /dev/null ||
 
 run "$NMR_TEST_DUMP" "$TMP" > "$TMP/test_dump.log" 2>&1 ||
     { cat "$TMP/test_dump.log"; fail "test_dump failed"; }
+# and a real one: the library's own snapshot of a binding stuck in a
+# pending detach (test_snapshot)
+run "$NMR_TEST_SNAPSHOT" "$TMP" > "$TMP/test_snapshot.log" 2>&1 ||
+    { cat "$TMP/test_snapshot.log"; fail "test_snapshot failed"; }
 run python3 "$SCRIPTS/validate_snapshot.py" "$NMR_SOURCE_DIR/docs/snapshot.schema.json" \
-    "$TMP/snapshot.json" "$TMP/empty.json"
+    "$TMP/snapshot.json" "$TMP/empty.json" "$TMP/live.json"
 echo "PASS: the JSON snapshots validate against docs/snapshot.schema.json"
