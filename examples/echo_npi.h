@@ -23,6 +23,13 @@ static const NPIID NPI_ECHO_ID = {
 
 #define ECHO_NPI_VERSION 1
 
+/* Version 2 of the NPI adds one rule, so that a client can tell which
+ * provider answered: a provider whose characteristics say Version 2 or
+ * more replies with the message, then '|', then its Name ("hi|echo-v2").
+ * A version 1 provider replies with the message alone.  The dispatch
+ * tables are the same in both versions. */
+#define ECHO_NPI_VERSION_TAGGED 2
+
 /* What a provider publishes about itself (NpiSpecificCharacteristics of its
  * registration instance); clients read it in ClientAttachProvider. */
 typedef struct ECHO_PROVIDER_CHARACTERISTICS {

@@ -1,0 +1,450 @@
+/*
+ * commands.c - the commands of nmrhost: each one checks its arguments,
+ * does its job through the module table (host.c) or the views (view.c),
+ * and on failure says why in one line; the interpreter (script.c) adds the
+ * command's name and line.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "out.h"
+#include "session.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef int cmd_fn(cmd_call *c, int argc, char **argv, const char *rest);
+
+typedef struct command {
+    const char *name;
+    int min_args, max_args;     /* after the name; -1: no limit */
+    const char *usage;
+    const char *help;
+    cmd_fn *fn;
+} command;
+
+static int fail(cmd_call *c, const char *format, ...) OUT_PRINTF(2, 3);
+
+static int fail(cmd_call *c, const char *format, ...)
+{
+    va_list ap;
+
+    va_start(ap, format);
+    vsnprintf(c->why, sizeof c->why, format, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A non-negative decimal number, at most max. */
+static int number(cmd_call *c, const char *what, const char *text, unsigned long max,
+                  unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(text, &end, 10);
+    if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 || v > max)
+        return fail(c, "%s must be a number from 0 to %lu, not '%s'", what, max, text);
+    *out = v;
+    return 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Sleep until deadline (ns), printing a progress line every period when
+ * enabled (only after full periods: a rate over a sliver means little). */
+static void sleep_until(const session *s, uint64_t deadline)
+{
+    uint64_t period = (uint64_t)s->progress_ms * 1000000u;
+    uint64_t next = host_now_ns() + period;
+
+    for (;;) {
+        uint64_t now = host_now_ns(), until;
+
+        if (now >= deadline)
+            break;
+        until = out_progress_enabled() && next < deadline ? next : deadline;
+        if (until > now)
+            sleep_ms((unsigned)((until - now + 999999u) / 1000000u));
+        if (out_progress_enabled() && host_now_ns() >= next) {
+            view_progress(s);
+            next += period;
+        }
+    }
+}
+
+/* ---- the commands ------------------------------------------------------- */
+static int cmd_load(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    host_module *m;
+    uint64_t t0 = host_now_ns();
+
+    (void)rest;
+    if (host_load(argv[1], argc - 2, argv + 2, &m, c->why, sizeof c->why) != 0)
+        return -1;
+    if (!c->s->quiet)
+        out_line("loaded %s from %s (%.2f ms)", m->name, m->path,
+                 (double)(host_now_ns() - t0) / 1e6);
+    return 0;
+}
+
+static int cmd_unload(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    host_module *m = host_find(argv[1]);
+    host_unload_times t;
+
+    (void)argc;
+    (void)rest;
+    if (m == NULL) {
+        host_module *old = host_find_any(argv[1]);
+
+        if (old != NULL)
+            return fail(c, "'%s' is not loaded (it was unloaded before)", argv[1]);
+        return fail(c, "no module named '%s' is loaded (list shows them)", argv[1]);
+    }
+    if (host_unload(m, &t, c->why, sizeof c->why) != 0)
+        return -1;
+    if (!c->s->quiet)
+        out_line("unloaded %s: unload entry %.2f ms, check %.2f ms, dlclose %.2f ms; "
+                 "%.2f ms in all; no longer mapped", argv[1], (double)t.unload_ns / 1e6,
+                 (double)t.check_ns / 1e6, (double)t.dlclose_ns / 1e6,
+                 (double)t.total_ns / 1e6);
+    return 0;
+}
+
+static int cmd_list(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    (void)c; (void)argc; (void)argv; (void)rest;
+    view_list();
+    return 0;
+}
+
+static int cmd_bindings(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    (void)c; (void)argc; (void)argv; (void)rest;
+    view_bindings();
+    return 0;
+}
+
+static int cmd_graph(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    (void)argc; (void)rest;
+    return view_graph(argv[1], c->why, sizeof c->why);
+}
+
+static int cmd_stats(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    char buf[HOST_STATS_LEN];
+    host_module *m;
+    int any = 0;
+
+    (void)rest;
+    if (argc == 2) {
+        m = host_find_any(argv[1]);
+        if (m == NULL)
+            return fail(c, "no module named '%s'", argv[1]);
+        if (host_stats(m, buf, sizeof buf) != 0)
+            return fail(c, "%s has no stats entry (%s)", m->name, NMR_MODULE_STATS_SYMBOL);
+        out_line("%s: %s", m->name, buf);
+        return 0;
+    }
+    for (m = host_modules(); m != NULL; m = m->next) {
+        if (host_stats(m, buf, sizeof buf) == 0) {
+            out_line("%s: %s", m->name, buf);
+            any = 1;
+        }
+    }
+    if (!any)
+        out_line("no loaded module reports stats");
+    return 0;
+}
+
+static int cmd_sleep(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    unsigned long ms;
+
+    (void)argc; (void)rest;
+    if (number(c, "MS", argv[1], 86400000ul, &ms) != 0)
+        return -1;
+    sleep_until(c->s, host_now_ns() + (uint64_t)ms * 1000000u);
+    out_progress_end();
+    return 0;
+}
+
+static int cmd_wait_bound(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    unsigned long count, timeout;
+    uint64_t deadline, next_progress;
+    long seen;
+
+    (void)argc; (void)rest;
+    if (number(c, "COUNT", argv[2], 1000000ul, &count) != 0 ||
+        number(c, "TIMEOUT", argv[3], 86400000ul, &timeout) != 0)
+        return -1;
+    deadline = host_now_ns() + (uint64_t)timeout * 1000000u;
+    next_progress = host_now_ns() + (uint64_t)c->s->progress_ms * 1000000u;
+    for (;;) {
+        seen = view_count_bound(argv[1]);
+        if (seen < 0)
+            return fail(c, "no snapshot (out of memory)");
+        if ((unsigned long)seen == count)
+            break;
+        if (host_now_ns() >= deadline) {
+            out_progress_end();
+            return fail(c, "%ld binding%s of NPI %s attached after %lu ms, not %lu", seen,
+                        seen == 1 ? "" : "s", argv[1], timeout, count);
+        }
+        sleep_ms(2);
+        if (out_progress_enabled() && host_now_ns() >= next_progress) {
+            view_progress(c->s);
+            next_progress = host_now_ns() + (uint64_t)c->s->progress_ms * 1000000u;
+        }
+    }
+    out_progress_end();
+    if (!c->s->quiet)
+        out_line("NPI %s: %lu binding%s attached", argv[1], count, count == 1 ? "" : "s");
+    return 0;
+}
+
+static int cmd_echo(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    (void)c; (void)argc; (void)argv;
+    out_line("%s", rest);
+    return 0;
+}
+
+static int cmd_report(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    (void)argc; (void)argv; (void)rest;
+    view_report(c->s);
+    return 0;
+}
+
+static int cmd_quit(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    (void)argc; (void)argv; (void)rest;
+    c->s->quit = 1;
+    return 0;
+}
+
+static int cmd_help(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    (void)rest;
+    if (commands_help(argc == 2 ? argv[1] : NULL) != 0)
+        return fail(c, "no command '%s'", argv[1]);
+    return 0;
+}
+
+static int is_number(const char *s)
+{
+    char *end;
+
+    if (*s == '\0')
+        return 0;
+    errno = 0;
+    (void)strtod(s, &end);
+    return *end == '\0' && errno == 0;
+}
+
+static int cmd_check(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    host_module *m = host_find_any(argv[1]);
+    char stats[HOST_STATS_LEN], value[128];
+    const char *op = argv[3], *want = argv[4];
+    int cmp, ok;
+
+    (void)argc; (void)rest;
+    if (m == NULL)
+        return fail(c, "no module named '%s' was loaded", argv[1]);
+    if (host_stats(m, stats, sizeof stats) != 0)
+        return fail(c, "%s has no stats", m->name);
+    if (host_stats_field(stats, argv[2], value, sizeof value) != 0)
+        return fail(c, "%s reports no field '%s' (it reports: %s)", m->name, argv[2], stats);
+    if (is_number(value) && is_number(want)) {
+        double a = strtod(value, NULL), b = strtod(want, NULL);
+
+        cmp = a < b ? -1 : a > b;
+    } else {
+        cmp = strcmp(value, want);
+        cmp = cmp < 0 ? -1 : cmp > 0;
+    }
+    if (strcmp(op, "==") == 0)
+        ok = cmp == 0;
+    else if (strcmp(op, "!=") == 0)
+        ok = cmp != 0;
+    else if (strcmp(op, "<") == 0)
+        ok = cmp < 0;
+    else if (strcmp(op, "<=") == 0)
+        ok = cmp <= 0;
+    else if (strcmp(op, ">") == 0)
+        ok = cmp > 0;
+    else if (strcmp(op, ">=") == 0)
+        ok = cmp >= 0;
+    else
+        return fail(c, "unknown comparison '%s' (==, !=, <, <=, >, >=)", op);
+    if (!ok)
+        return fail(c, "%s %s is %s, not %s %s", m->name, argv[2], value, op, want);
+    if (!c->s->quiet)
+        out_line("check %s %s %s %s: yes (%s)", m->name, argv[2], op, want, value);
+    return 0;
+}
+
+static int cmd_expect_state(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    host_module *m = host_find_any(argv[1]);
+    const char *state;
+
+    (void)argc; (void)rest;
+    if (m == NULL)
+        state = "never-loaded";
+    else
+        state = m->state == HOST_LOADED ? "loaded"
+              : m->state == HOST_RESIDENT ? "resident" : "unloaded";
+    if (strcmp(argv[2], "loaded") != 0 && strcmp(argv[2], "resident") != 0 &&
+        strcmp(argv[2], "unloaded") != 0 && strcmp(argv[2], "never-loaded") != 0)
+        return fail(c, "STATE is loaded, resident, unloaded or never-loaded, not '%s'",
+                    argv[2]);
+    if (strcmp(state, argv[2]) != 0)
+        return fail(c, "%s is %s, not %s", argv[1], state, argv[2]);
+    if (!c->s->quiet)
+        out_line("%s is %s", argv[1], state);
+    return 0;
+}
+
+static int cmd_expect_fail(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    const char *inner_rest = rest;
+    int rc;
+
+    if (strcmp(argv[1], "expect-fail") == 0)
+        return fail(c, "expect-fail of expect-fail");
+    /* rest without the inner command's name */
+    inner_rest += strspn(inner_rest, " \t");
+    inner_rest += strcspn(inner_rest, " \t");
+    inner_rest += strspn(inner_rest, " \t");
+    rc = commands_run(c, argc - 1, argv + 1, inner_rest);
+    if (rc == 0)
+        return fail(c, "'%s' was expected to fail, and succeeded", argv[1]);
+    out_line("nmrhost: %s: %s: %s (failure expected)", c->where, argv[1], c->why);
+    c->s->expected++;
+    c->why[0] = '\0';
+    return 0;
+}
+
+static const command commands[] = {
+    { "load", 1, -1, "load PATH|NAME [ARG...]",
+      "dlopen a module, call its load entry with NAME ARG... (NAME is looked for on the "
+      "module path as NAME and NAME.so)", cmd_load },
+    { "unload", 1, 1, "unload NAME",
+      "call the module's unload entry, check that it left nothing in the registrar, then "
+      "dlclose it and check it is unmapped; if something is left, keep it resident and say "
+      "what (unload NAME again checks again)", cmd_unload },
+    { "list", 0, 0, "list", "the modules and their registrations", cmd_list },
+    { "bindings", 0, 0, "bindings", "the binding graph as text", cmd_bindings },
+    { "graph", 1, 1, "graph FILE.dot",
+      "write the binding graph as Graphviz DOT, and FILE.png when 'dot' is installed",
+      cmd_graph },
+    { "stats", 0, 1, "stats [NAME]", "what the modules report (their stats entry)", cmd_stats },
+    { "sleep", 1, 1, "sleep MS", "wait, printing the progress line", cmd_sleep },
+    { "wait-bound", 3, 3, "wait-bound NPI COUNT TIMEOUT_MS",
+      "wait until exactly COUNT bindings of the NPI (a GUID, or the start of one) are "
+      "attached; fail after TIMEOUT_MS", cmd_wait_bound },
+    { "echo", 0, -1, "echo TEXT", "print TEXT", cmd_echo },
+    { "report", 0, 0, "report",
+      "the last figures of every module of the session, and the host's counters", cmd_report },
+    { "check", 4, 4, "check NAME FIELD OP VALUE",
+      "fail unless the module's stats field compares as asked (==, !=, <, <=, >, >=); "
+      "for an unloaded module, its last figures", cmd_check },
+    { "expect-state", 2, 2, "expect-state NAME STATE",
+      "fail unless the module is loaded, resident, unloaded or never-loaded",
+      cmd_expect_state },
+    { "expect-fail", 1, -1, "expect-fail COMMAND [ARG...]",
+      "run COMMAND; succeed if and only if it fails", cmd_expect_fail },
+    { "help", 0, 1, "help [COMMAND]", "this text", cmd_help },
+    { "quit", 0, 0, "quit", "unload every module, newest first, and exit", cmd_quit },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+int commands_help(const char *name)
+{
+    size_t i;
+    int found = 0;
+
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (name != NULL && strcmp(name, commands[i].name) != 0)
+            continue;
+        out_line("  %-34s %s", commands[i].usage, commands[i].help);
+        found = 1;
+    }
+    if (name == NULL) {
+        out_line("  %-34s %s", "repeat N ... end", "run the lines up to the matching end N times");
+        out_line("  Lines: '#' starts a comment; \"...\" quotes; ${VAR} and ${VAR:-default} "
+                 "are taken from the environment.");
+        return 0;
+    }
+    if (!found && (strcmp(name, "repeat") == 0 || strcmp(name, "end") == 0)) {
+        out_line("  %-34s %s", "repeat N ... end", "run the lines up to the matching end N times");
+        return 0;
+    }
+    return found ? 0 : -1;
+}
+
+int commands_run(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    size_t i;
+
+    for (i = 0; i < NCOMMANDS; i++) {
+        const command *cmd = &commands[i];
+
+        if (strcmp(argv[0], cmd->name) != 0)
+            continue;
+        if (argc - 1 < cmd->min_args || (cmd->max_args >= 0 && argc - 1 > cmd->max_args))
+            return fail(c, "wrong number of arguments (usage: %s)", cmd->usage);
+        c->why[0] = '\0';
+        return cmd->fn(c, argc, argv, rest);
+    }
+    if (strcmp(argv[0], "end") == 0)
+        return fail(c, "'end' without 'repeat'");
+    return fail(c, "unknown command '%s' (help lists the commands)", argv[0]);
+}
+
+void commands_unload_all(session *s)
+{
+    for (;;) {
+        host_module *m, *last = NULL;
+        cmd_call c;
+        char *argv[2];
+
+        for (m = host_modules(); m != NULL; m = m->next)
+            if (m->state == HOST_LOADED)
+                last = m;
+        if (last == NULL)
+            break;
+        memset(&c, 0, sizeof c);
+        c.s = s;
+        snprintf(c.where, sizeof c.where, "end of session");
+        argv[0] = "unload";
+        argv[1] = last->name;
+        if (commands_run(&c, 2, argv, last->name) != 0) {
+            out_err("nmrhost: %s: unload: %s", c.where, c.why);
+            s->failures++;
+        }
+    }
+    {
+        host_module *m;
+
+        for (m = host_modules(); m != NULL; m = m->next)
+            if (m->state == HOST_RESIDENT)
+                out_line("nmrhost: %s stays mapped until exit: %s", m->name, m->why);
+    }
+}

@@ -1,0 +1,773 @@
+/*
+ * host.c - the module table of nmrhost: load, safe unload, stats (see
+ * host.h).  The rule it enforces: a module's shared object is dlclose()d
+ * only when the registrar holds nothing of it any more; otherwise it stays
+ * resident and the host says what is left.
+ */
+#define _GNU_SOURCE /* dladdr, realpath */
+#include "host.h"
+
+#include "out.h"
+#include "residue.h"
+
+#include <nmr/diag.h>
+#include <nmr/registrar.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static host_config cfg;
+static host_module *loaded_head;     /* loaded and resident, load order */
+static host_module *history_head;    /* unloaded, most recent first */
+static unsigned long n_loads, n_unloads, n_resident;
+static atomic_ulong n_misuse, n_watchdog;
+
+/* The module being unloaded, for the watchdog's reports. */
+static pthread_mutex_t unloading_lock = PTHREAD_MUTEX_INITIALIZER;
+static char unloading_name[HOST_NAME_LEN];
+
+/* A running unload entry (on its helper thread). */
+typedef struct unload_job {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;                      /* [lock] */
+    NTSTATUS status;               /* [lock] */
+    nmr_module_unload_fn *unload;
+    pthread_t thread;
+} unload_job;
+
+/* Per module, what the host alone uses (hung off iface.host_private). */
+typedef struct module_private {
+    host_module *module;
+    unload_job *job;               /* an abandoned unload, still running */
+    int unload_returned;           /* the unload entry has returned */
+} module_private;
+
+uint64_t host_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- diagnostics from libnmr -------------------------------------------- */
+static void diag_hook(void *context, nmr_misuse_kind kind, const char *message)
+{
+    char who[HOST_NAME_LEN];
+
+    (void)context;
+    pthread_mutex_lock(&unloading_lock);
+    snprintf(who, sizeof who, "%s", unloading_name);
+    pthread_mutex_unlock(&unloading_lock);
+    if (kind == NMR_DIAG_WAIT_STUCK) {
+        atomic_fetch_add(&n_watchdog, 1);
+        if (who[0] != '\0')
+            out_line("nmrhost: watchdog: unload of %s is waiting: %s", who, message);
+        else
+            out_line("nmrhost: watchdog: %s", message);
+    } else if (kind == NMR_DIAG_REGISTRAR_BUSY) {
+        out_line("nmrhost: registrar: %s", message);
+    } else {
+        atomic_fetch_add(&n_misuse, 1);
+        out_line("nmrhost: libnmr reports misuse%s%s: %s", who[0] ? " during unload of " : "",
+                 who, message);
+    }
+}
+
+static void set_unloading(const char *name)
+{
+    pthread_mutex_lock(&unloading_lock);
+    snprintf(unloading_name, sizeof unloading_name, "%s", name != NULL ? name : "");
+    pthread_mutex_unlock(&unloading_lock);
+}
+
+void host_init(const host_config *config)
+{
+    cfg = *config;
+    nmr_diag_set_hook(diag_hook, NULL, NULL);
+    nmr_wait_set_warn_ms(cfg.unload_warn_ms);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+host_module *host_modules(void) { return loaded_head; }
+host_module *host_history(void) { return history_head; }
+
+host_module *host_find(const char *name)
+{
+    host_module *m;
+
+    for (m = loaded_head; m != NULL; m = m->next)
+        if (strcmp(m->name, name) == 0)
+            return m;
+    return NULL;
+}
+
+host_module *host_find_any(const char *name)
+{
+    host_module *m = host_find(name);
+
+    for (m = m != NULL ? m : history_head; m != NULL && strcmp(m->name, name) != 0; m = m->next)
+        ;
+    return m;
+}
+
+void host_get_counters(host_counters *out)
+{
+    out->loads = n_loads;
+    out->unloads = n_unloads;
+    out->kept_resident = n_resident;
+    out->misuse_reports = atomic_load(&n_misuse);
+    out->watchdog_reports = atomic_load(&n_watchdog);
+}
+
+static void unlink_loaded(host_module *m)
+{
+    host_module **pp;
+
+    for (pp = &loaded_head; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == m) {
+            *pp = m->next;
+            m->next = NULL;
+            return;
+        }
+    }
+}
+
+static void append_loaded(host_module *m)
+{
+    host_module **pp = &loaded_head;
+
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    m->next = NULL;
+    *pp = m;
+}
+
+/* An unloaded module keeps its name and last figures; an older entry of
+ * the same name is dropped. */
+static void to_history(host_module *m)
+{
+    host_module **pp;
+
+    for (pp = &history_head; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, m->name) == 0) {
+            host_module *old = *pp;
+
+            *pp = old->next;
+            free(old->path);
+            free(old->real);
+            free(old->iface.host_private);
+            free(old);
+            break;
+        }
+    }
+    m->state = HOST_UNLOADED;
+    m->next = history_head;
+    history_head = m;
+}
+
+/* ---- ownership ---------------------------------------------------------- */
+static const void *object_base(const void *p)
+{
+    Dl_info info;
+
+    if (p == NULL || dladdr(p, &info) == 0)
+        return NULL;
+    return info.dli_fbase;
+}
+
+#define FN_ADDR(f) ((const void *)(uintptr_t)(f))
+
+host_module *host_owner(const nmr_registration_info *reg)
+{
+    const void *where[5];
+    const void *bases[5];
+    host_module *m;
+    size_t i;
+
+    where[0] = reg->characteristics;
+    where[1] = FN_ADDR(reg->attach);
+    where[2] = FN_ADDR(reg->detach);
+    where[3] = FN_ADDR(reg->cleanup);
+    where[4] = reg->context;
+    for (i = 0; i < 5; i++)
+        bases[i] = object_base(where[i]);
+    for (m = loaded_head; m != NULL; m = m->next) {
+        if (m->dl == NULL)
+            continue;
+        for (i = 0; i < 5; i++)
+            if (bases[i] != NULL && bases[i] == m->base)
+                return m;
+    }
+    return NULL;
+}
+
+/* ---- /proc/self/maps ---------------------------------------------------- */
+int host_is_mapped(const char *real)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 256];
+    size_t len = strlen(real);
+    int found = 0;
+
+    if (f == NULL)
+        return -1;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        char *path = strchr(line, '/');
+
+        if (path == NULL || strncmp(path, real, len) != 0)
+            continue;
+        if (path[len] == '\n' || path[len] == '\0' || strncmp(path + len, " (deleted)", 10) == 0)
+            found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+/* ---- module log --------------------------------------------------------- */
+static void module_log(const nmr_module_host *h, const char *format, ...) OUT_PRINTF(2, 3);
+
+static void module_log(const nmr_module_host *h, const char *format, ...)
+{
+    char buf[1024];
+    va_list ap;
+
+    if (cfg.quiet_modules)
+        return;
+    va_start(ap, format);
+    vsnprintf(buf, sizeof buf, format, ap);
+    va_end(ap);
+    out_line("[%s] %s", h->name, buf);
+}
+
+/* ---- load --------------------------------------------------------------- */
+static const char *status_name(NTSTATUS st)
+{
+    switch (st) {
+    case STATUS_SUCCESS: return "STATUS_SUCCESS";
+    case STATUS_PENDING: return "STATUS_PENDING";
+    case STATUS_NOINTERFACE: return "STATUS_NOINTERFACE";
+    case STATUS_INSUFFICIENT_RESOURCES: return "STATUS_INSUFFICIENT_RESOURCES";
+    case STATUS_INVALID_PARAMETER: return "STATUS_INVALID_PARAMETER";
+    case STATUS_INVALID_DEVICE_STATE: return "STATUS_INVALID_DEVICE_STATE";
+    case STATUS_POSSIBLE_DEADLOCK: return "STATUS_POSSIBLE_DEADLOCK";
+    case STATUS_TIMEOUT: return "STATUS_TIMEOUT";
+    case STATUS_DEVICE_BUSY: return "STATUS_DEVICE_BUSY";
+    default: return "a failure status";
+    }
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Where the module file is: a path as given, or NAME / NAME.so on the
+ * module path.  Returns a malloc'd path, or NULL with why set. */
+static char *find_module(const char *spec, char *why, size_t whysize)
+{
+    char buf[PATH_MAX];
+    const char *dirs = cfg.module_path;
+
+    if (strchr(spec, '/') != NULL) {
+        if (!is_file(spec)) {
+            snprintf(why, whysize, "cannot open '%s': %s", spec,
+                     access(spec, F_OK) == 0 ? "not a regular file" : strerror(errno));
+            return NULL;
+        }
+        return strdup(spec);
+    }
+    while (dirs != NULL && *dirs != '\0') {
+        const char *end = strchr(dirs, ':');
+        int dlen = end != NULL ? (int)(end - dirs) : (int)strlen(dirs);
+        static const char *const suffix[] = { "", ".so" };
+        size_t k;
+
+        for (k = 0; k < 2; k++) {
+            snprintf(buf, sizeof buf, "%.*s/%s%s", dlen, dirs, spec, suffix[k]);
+            if (dlen > 0 && is_file(buf))
+                return strdup(buf);
+        }
+        dirs = end != NULL ? end + 1 : NULL;
+    }
+    if (is_file(spec))
+        return strdup(spec);
+    snprintf(why, whysize, "cannot find module '%s' (looked in %s)", spec,
+             cfg.module_path != NULL && cfg.module_path[0] ? cfg.module_path
+                                                           : "the current directory");
+    return NULL;
+}
+
+/* The module name: the file name without a leading "lib" or a ".so" end. */
+static void module_name(const char *path, char *name, size_t size)
+{
+    const char *base = strrchr(path, '/');
+    size_t len;
+
+    base = base != NULL ? base + 1 : path;
+    snprintf(name, size, "%s", base);
+    len = strlen(name);
+    if (len > 3 && strcmp(name + len - 3, ".so") == 0)
+        name[len - 3] = '\0';
+}
+
+static void free_module(host_module *m)
+{
+    free(m->path);
+    free(m->real);
+    free(m->iface.host_private);
+    free(m);
+}
+
+/* dlclose and prove it: 0, or -1 with why. */
+static int close_and_check(host_module *m, char *why, size_t whysize)
+{
+    int mapped;
+
+    if (dlclose(m->dl) != 0) {
+        const char *e = dlerror();
+
+        snprintf(why, whysize, "dlclose failed: %s", e != NULL ? e : "?");
+        m->dl = NULL;
+        return -1;
+    }
+    m->dl = NULL;
+    mapped = host_is_mapped(m->real);
+    if (mapped == 1) {
+        snprintf(why, whysize,
+                 "%s is still mapped after dlclose (another reference to it, or an object "
+                 "that cannot be unloaded: NODELETE, unique symbols)", m->real);
+        return -1;
+    }
+    if (mapped < 0) {
+        snprintf(why, whysize, "cannot read /proc/self/maps to check the unmapping");
+        return -1;
+    }
+    return 0;
+}
+
+int host_load(const char *spec, int argc, char **argv, host_module **out, char *why,
+              size_t whysize)
+{
+    host_module *m, *other;
+    module_private *priv;
+    char **margv;
+    void *sym;
+    Dl_info info;
+    NTSTATUS st;
+    int i;
+
+    *out = NULL;
+    m = calloc(1, sizeof *m);
+    priv = calloc(1, sizeof *priv);
+    margv = calloc((size_t)argc + 2, sizeof *margv);
+    if (m == NULL || priv == NULL || margv == NULL) {
+        free(m);
+        free(priv);
+        free(margv);
+        snprintf(why, whysize, "out of memory");
+        return -1;
+    }
+    m->iface.host_private = priv;
+    priv->module = m;
+    m->path = find_module(spec, why, whysize);
+    if (m->path == NULL)
+        goto fail;
+    m->real = realpath(m->path, NULL);
+    if (m->real == NULL) {
+        snprintf(why, whysize, "cannot resolve '%s': %s", m->path, strerror(errno));
+        goto fail;
+    }
+    module_name(m->path, m->name, sizeof m->name);
+    for (other = loaded_head; other != NULL; other = other->next) {
+        if (strcmp(other->name, m->name) == 0 || strcmp(other->real, m->real) == 0) {
+            snprintf(why, whysize, "'%s' is already loaded%s (as %s, from %s); unload it first",
+                     m->name, other->state == HOST_RESIDENT ? " and kept resident" : "",
+                     other->name, other->path);
+            goto fail;
+        }
+    }
+    if (host_is_mapped(m->real) == 1) {
+        snprintf(why, whysize, "%s is already mapped in this process (not by nmrhost): "
+                 "it could never be unmapped", m->real);
+        goto fail;
+    }
+    dlerror();
+    m->dl = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
+    if (m->dl == NULL) {
+        const char *e = dlerror();
+
+        snprintf(why, whysize, "cannot load '%s': %s", m->path, e != NULL ? e : "?");
+        goto fail;
+    }
+    sym = dlsym(m->dl, NMR_MODULE_LOAD_SYMBOL);
+    memcpy(&m->load, &sym, sizeof sym);
+    sym = dlsym(m->dl, NMR_MODULE_UNLOAD_SYMBOL);
+    memcpy(&m->unload, &sym, sizeof sym);
+    sym = dlsym(m->dl, NMR_MODULE_STATS_SYMBOL);
+    memcpy(&m->stats, &sym, sizeof sym);
+    if (m->load == NULL || m->unload == NULL) {
+        snprintf(why, whysize, "'%s' is not an NPI module: it does not export %s%s%s "
+                 "(see <nmr/module.h>)", m->path,
+                 m->load == NULL ? NMR_MODULE_LOAD_SYMBOL : "",
+                 m->load == NULL && m->unload == NULL ? " and " : "",
+                 m->unload == NULL ? NMR_MODULE_UNLOAD_SYMBOL : "");
+        dlclose(m->dl);
+        m->dl = NULL;
+        goto fail;
+    }
+    if (dladdr(FN_ADDR(m->load), &info) == 0 || info.dli_fbase == NULL) {
+        snprintf(why, whysize, "cannot locate the mapping of '%s'", m->path);
+        dlclose(m->dl);
+        m->dl = NULL;
+        goto fail;
+    }
+    m->base = info.dli_fbase;
+    if (dladdr(FN_ADDR(m->unload), &info) == 0 || info.dli_fbase != m->base) {
+        snprintf(why, whysize, "'%s': %s is not defined in the module itself", m->path,
+                 NMR_MODULE_UNLOAD_SYMBOL);
+        dlclose(m->dl);
+        m->dl = NULL;
+        goto fail;
+    }
+
+    m->iface.abi_version = NMR_MODULE_ABI_VERSION;
+    m->iface.size = sizeof m->iface;
+    m->iface.name = m->name;
+    m->iface.log = module_log;
+    m->state = HOST_LOADED;
+    margv[0] = m->name;
+    for (i = 0; i < argc; i++)
+        margv[i + 1] = argv[i];
+    append_loaded(m);              /* so that host_owner sees it */
+    st = m->load(&m->iface, argc + 1, margv);
+    free(margv);
+    margv = NULL;
+    if (st != STATUS_SUCCESS) {
+        residue r;
+        char summary[512];
+        int n = snprintf(why, whysize, "%s: load entry returned %s (0x%08x)", m->name,
+                         status_name(st), (unsigned)st);
+
+        if (n < 0 || (size_t)n >= whysize)
+            n = 0;
+        if (residue_take(m, &r) != 0) {
+            snprintf(why + n, whysize - (size_t)n, "; cannot check what it left "
+                     "(no snapshot): kept resident");
+        } else if (r.n != 0) {
+            residue_summary(&r, summary, sizeof summary);
+            out_line("nmrhost: %s's failed load left in the registrar:", m->name);
+            residue_report(&r, "  ");
+            snprintf(why + n, whysize - (size_t)n, "; it left %s: kept resident", summary);
+            residue_free(&r);
+        } else {
+            residue_free(&r);
+            unlink_loaded(m);
+            if (close_and_check(m, why + n, whysize - (size_t)n) == 0)
+                snprintf(why + n, whysize - (size_t)n, "; nothing left, module unmapped");
+            free_module(m);
+            return -1;
+        }
+        m->state = HOST_RESIDENT;
+        priv->unload_returned = 1;     /* nothing will run its unload */
+        snprintf(m->why, sizeof m->why, "failed load left registrations");
+        n_resident++;
+        return -1;
+    }
+    n_loads++;
+    *out = m;
+    return 0;
+
+fail:
+    free(margv);
+    free_module(m);
+    return -1;
+}
+
+/* ---- unload ------------------------------------------------------------- */
+static void *unload_thread(void *arg)
+{
+    unload_job *job = arg;
+    NTSTATUS st = job->unload();
+
+    pthread_mutex_lock(&job->lock);
+    job->status = st;
+    job->done = 1;
+    pthread_cond_broadcast(&job->cond);
+    pthread_mutex_unlock(&job->lock);
+    return NULL;
+}
+
+static void report_holdup(host_module *m, uint64_t elapsed_ms)
+{
+    residue r;
+
+    out_line("nmrhost: unload of %s still running after %llu ms", m->name,
+             (unsigned long long)elapsed_ms);
+    if (residue_take(m, &r) != 0)
+        return;
+    if (r.n == 0) {
+        out_line("  nothing of %s left in the registrar: its unload entry is busy elsewhere",
+                 m->name);
+    } else {
+        out_line("  what %s still has in the registrar:", m->name);
+        residue_report(&r, "    ");
+    }
+    residue_free(&r);
+}
+
+/* Run the unload entry; 0 when it returned (status in *st), -1 when it was
+ * abandoned (still running) after the timeout. */
+static int run_unload(host_module *m, NTSTATUS *st)
+{
+    module_private *priv = m->iface.host_private;
+    unload_job *job = calloc(1, sizeof *job);
+    pthread_condattr_t ca;
+    uint64_t start = host_now_ns(), next_warn_ms = cfg.unload_warn_ms;
+    int abandoned = 0;
+
+    if (job == NULL) {                 /* run it here, unwatched */
+        *st = m->unload();
+        priv->unload_returned = 1;
+        return 0;
+    }
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&job->lock, NULL);
+    pthread_cond_init(&job->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    job->unload = m->unload;
+    if (pthread_create(&job->thread, NULL, unload_thread, job) != 0) {
+        pthread_cond_destroy(&job->cond);
+        pthread_mutex_destroy(&job->lock);
+        free(job);
+        *st = m->unload();
+        priv->unload_returned = 1;
+        return 0;
+    }
+    pthread_mutex_lock(&job->lock);
+    while (!job->done) {
+        uint64_t elapsed_ms = (host_now_ns() - start) / 1000000u;
+        uint64_t wake_ms = UINT64_MAX;
+        struct timespec ts;
+
+        if (cfg.unload_timeout_ms != 0 && elapsed_ms >= cfg.unload_timeout_ms) {
+            abandoned = 1;
+            break;
+        }
+        if (next_warn_ms != 0 && elapsed_ms >= next_warn_ms) {
+            pthread_mutex_unlock(&job->lock);
+            report_holdup(m, elapsed_ms);
+            pthread_mutex_lock(&job->lock);
+            next_warn_ms *= 2;
+            continue;
+        }
+        if (next_warn_ms != 0)
+            wake_ms = next_warn_ms;
+        if (cfg.unload_timeout_ms != 0 && cfg.unload_timeout_ms < wake_ms)
+            wake_ms = cfg.unload_timeout_ms;
+        if (wake_ms == UINT64_MAX) {
+            pthread_cond_wait(&job->cond, &job->lock);
+            continue;
+        }
+        {
+            uint64_t t = start + wake_ms * 1000000u;
+
+            ts.tv_sec = (time_t)(t / 1000000000u);
+            ts.tv_nsec = (long)(t % 1000000000u);
+        }
+        pthread_cond_timedwait(&job->cond, &job->lock, &ts);
+    }
+    pthread_mutex_unlock(&job->lock);
+    if (abandoned) {
+        priv->job = job;               /* the thread still uses it */
+        return -1;
+    }
+    pthread_join(job->thread, NULL);
+    *st = job->status;
+    pthread_cond_destroy(&job->cond);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+    priv->unload_returned = 1;
+    return 0;
+}
+
+/* The unload entry has run: unmap if nothing is left. */
+static int finish_unload(host_module *m, uint64_t start, host_unload_times *t, char *why,
+                         size_t whysize, const char *status_note)
+{
+    residue r;
+    uint64_t t0 = host_now_ns();
+
+    if (residue_take(m, &r) != 0) {
+        snprintf(why, whysize, "%s: cannot take a snapshot to check what it left: "
+                 "kept resident%s", m->name, status_note);
+        m->state = HOST_RESIDENT;
+        snprintf(m->why, sizeof m->why, "no snapshot to check it");
+        n_resident++;
+        return -1;
+    }
+    if (r.n != 0) {
+        char summary[512];
+
+        residue_summary(&r, summary, sizeof summary);
+        out_line("nmrhost: %s: unload returned but the module left in the registrar:", m->name);
+        residue_report(&r, "  ");
+        out_line("nmrhost: %s: NOT unmapped (its code may still be called): kept resident",
+                 m->name);
+        snprintf(why, whysize, "refused to unmap %s: it left %s; kept resident%s", m->name,
+                 summary, status_note);
+        snprintf(m->why, sizeof m->why, "unload left %s", summary);
+        residue_free(&r);
+        if (m->state != HOST_RESIDENT)
+            n_resident++;
+        m->state = HOST_RESIDENT;
+        return -1;
+    }
+    residue_free(&r);
+    if (t != NULL)
+        t->check_ns = host_now_ns() - t0;
+    t0 = host_now_ns();
+    unlink_loaded(m);
+    if (close_and_check(m, why, whysize) != 0) {
+        to_history(m);
+        return -1;
+    }
+    if (t != NULL) {
+        t->dlclose_ns = host_now_ns() - t0;
+        t->total_ns = host_now_ns() - start;
+    }
+    to_history(m);
+    n_unloads++;
+    return 0;
+}
+
+int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
+{
+    module_private *priv = m->iface.host_private;
+    uint64_t start = host_now_ns(), t0;
+    NTSTATUS st;
+    char note[128] = "";
+
+    if (t != NULL)
+        memset(t, 0, sizeof *t);
+    if (m->state == HOST_RESIDENT) {
+        if (!priv->unload_returned && priv->job != NULL) {
+            unload_job *job = priv->job;
+            int done;
+
+            pthread_mutex_lock(&job->lock);
+            done = job->done;
+            st = job->status;
+            pthread_mutex_unlock(&job->lock);
+            if (done) {                /* the abandoned unload has returned */
+                pthread_join(job->thread, NULL);
+                pthread_cond_destroy(&job->cond);
+                pthread_mutex_destroy(&job->lock);
+                free(job);
+                priv->job = NULL;
+                priv->unload_returned = 1;
+                if (m->stats != NULL)
+                    m->stats(m->last_stats, sizeof m->last_stats);
+                if (st != STATUS_SUCCESS)
+                    snprintf(note, sizeof note, " (its unload entry returned %s, 0x%08x)",
+                             status_name(st), (unsigned)st);
+            }
+        }
+        if (!priv->unload_returned) {
+            snprintf(why, whysize, "%s: its unload entry is still running: cannot unmap",
+                     m->name);
+            return -1;
+        }
+        return finish_unload(m, start, t, why, whysize, note);
+    }
+    if (m->state != HOST_LOADED) {
+        snprintf(why, whysize, "%s is not loaded", m->name);
+        return -1;
+    }
+    host_stats(m, m->last_stats, sizeof m->last_stats);
+    set_unloading(m->name);
+    t0 = host_now_ns();
+    if (run_unload(m, &st) != 0) {
+        set_unloading(NULL);
+        report_holdup(m, (host_now_ns() - start) / 1000000u);
+        m->state = HOST_RESIDENT;
+        snprintf(m->why, sizeof m->why, "unload entry did not return within %u ms",
+                 cfg.unload_timeout_ms);
+        n_resident++;
+        snprintf(why, whysize, "%s: unload entry did not return within %u ms; "
+                 "kept resident, its unload still running", m->name, cfg.unload_timeout_ms);
+        return -1;
+    }
+    set_unloading(NULL);
+    if (t != NULL)
+        t->unload_ns = host_now_ns() - t0;
+    if (m->stats != NULL)          /* final figures, before the code goes */
+        m->stats(m->last_stats, sizeof m->last_stats);
+    if (st != STATUS_SUCCESS)
+        snprintf(note, sizeof note, " (its unload entry returned %s, 0x%08x)", status_name(st),
+                 (unsigned)st);
+    if (finish_unload(m, start, t, why, whysize, note) != 0)
+        return -1;
+    if (st != STATUS_SUCCESS) {
+        snprintf(why, whysize, "%s unmapped, but its unload entry returned %s (0x%08x)",
+                 m->name, status_name(st), (unsigned)st);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- stats -------------------------------------------------------------- */
+int host_stats(host_module *m, char *buf, size_t size)
+{
+    if (m->state == HOST_UNLOADED || m->dl == NULL || m->stats == NULL) {
+        if (buf != m->last_stats)
+            snprintf(buf, size, "%s", m->last_stats);
+        return m->stats == NULL ? -1 : 0;
+    }
+    if (m->state == HOST_RESIDENT) {
+        module_private *priv = m->iface.host_private;
+
+        if (!priv->unload_returned) {      /* its unload may be freeing things */
+            if (buf != m->last_stats)
+                snprintf(buf, size, "%s", m->last_stats);
+            return 0;
+        }
+    }
+    buf[0] = '\0';
+    m->stats(buf, size);
+    return 0;
+}
+
+int host_stats_field(const char *stats, const char *key, char *value, size_t size)
+{
+    size_t klen = strlen(key);
+    const char *p = stats;
+
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ')
+            p++;
+        if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            const char *v = p + klen + 1;
+            size_t n = strcspn(v, " ");
+
+            snprintf(value, size, "%.*s", (int)n, v);
+            return 0;
+        }
+        p = strchr(p, ' ');
+    }
+    return -1;
+}

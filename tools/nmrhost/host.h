@@ -1,0 +1,115 @@
+/*
+ * host.h - the core of nmrhost: a table of NPI modules loaded from shared
+ * objects (<nmr/module.h>), loaded, unloaded safely and inspected.  Used
+ * by the nmrhost command interpreter (commands.c) and by the benchmark
+ * (bench/hostbench.c), so both unload modules the same way.
+ *
+ * Safe unload: the module's unload entry runs on a helper thread while the
+ * calling thread watches the time; then the registrar is searched for
+ * anything the module left (residue.c); only when nothing is left is the
+ * module dlclose()d, and /proc/self/maps is checked to prove it is gone.
+ * Otherwise it stays resident and the report says what was left.
+ *
+ * Not thread-safe: one thread drives the table (module callbacks and
+ * module threads only reach the host through the log function).
+ */
+#ifndef NMRHOST_HOST_H
+#define NMRHOST_HOST_H
+
+#include <nmr/introspect.h>
+#include <nmr/module.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HOST_NAME_LEN 64
+#define HOST_STATS_LEN 512
+#define HOST_WHY_LEN 1024
+
+typedef enum host_state {
+    HOST_LOADED = 0,
+    HOST_RESIDENT = 1,     /* unload done or abandoned, but kept mapped */
+    HOST_UNLOADED = 2      /* gone: only its last figures remain */
+} host_state;
+
+typedef struct host_module {
+    struct host_module *next;      /* load order */
+    char name[HOST_NAME_LEN];
+    char *path;                    /* as found on the module path */
+    char *real;                    /* realpath, as in /proc/self/maps */
+    void *dl;                      /* dlopen handle; NULL once closed */
+    const void *base;              /* dli_fbase of the object */
+    nmr_module_load_fn *load;
+    nmr_module_unload_fn *unload;
+    nmr_module_stats_fn *stats;    /* may be NULL */
+    nmr_module_host iface;         /* what the module was given */
+    host_state state;
+    char why[HOST_WHY_LEN];        /* HOST_RESIDENT: one line, why */
+    char last_stats[HOST_STATS_LEN];
+    /* progress: last sample of the "calls" field */
+    unsigned long long last_calls;
+    uint64_t last_ns;
+    int have_sample;
+} host_module;
+
+typedef struct host_config {
+    unsigned unload_warn_ms;       /* report a slow unload after this (0: never) */
+    unsigned unload_timeout_ms;    /* give up waiting (0: wait for ever) */
+    const char *module_path;       /* ':'-separated directories, or NULL */
+    int quiet_modules;             /* drop the modules' log lines */
+} host_config;
+
+typedef struct host_unload_times {
+    uint64_t unload_ns;            /* the unload entry */
+    uint64_t check_ns;             /* looking for residue */
+    uint64_t dlclose_ns;           /* dlclose + maps check */
+    uint64_t total_ns;             /* command to dlclose done */
+} host_unload_times;
+
+/* Once, before anything else. */
+void host_init(const host_config *config);
+
+/* Loaded (and resident) modules, in load order; unloaded ones are kept
+ * after them for their last figures (host_history). */
+host_module *host_modules(void);
+host_module *host_history(void);
+host_module *host_find(const char *name);        /* loaded or resident */
+host_module *host_find_any(const char *name);    /* including unloaded */
+
+/* Load a module: spec is a path, or a name looked for on the module path
+ * (NAME, then NAME.so).  argv[0] becomes the module's name.  0, or -1 with
+ * the reason in why.  On failure nothing of the module stays mapped unless
+ * its failed load left registrations (then it is resident, and why says so). */
+int host_load(const char *spec, int argc, char **argv, host_module **out, char *why,
+              size_t whysize);
+
+/* Unload a loaded module (or retry a resident one whose unload returned:
+ * check again, unmap if now clean).  0 when unmapped, -1 with the reason in
+ * why otherwise.  times may be NULL. */
+int host_unload(host_module *m, host_unload_times *times, char *why, size_t whysize);
+
+/* The module's stats line into buf ("" when it has none); for an unloaded
+ * module, its last one.  Returns 0, or -1 when it has no stats entry. */
+int host_stats(host_module *m, char *buf, size_t size);
+
+/* One field of a stats line: 0 and *value, or -1 when absent. */
+int host_stats_field(const char *stats, const char *key, char *value, size_t size);
+
+/* Which module a registration belongs to (by the addresses it gave the
+ * NMR), or NULL. */
+host_module *host_owner(const nmr_registration_info *reg);
+
+/* Is the file mapped in this process now (/proc/self/maps)?  1, 0, or -1
+ * when the maps cannot be read. */
+int host_is_mapped(const char *realpath_of_file);
+
+/* Counters for the final report. */
+typedef struct host_counters {
+    unsigned long loads, unloads, kept_resident, misuse_reports, watchdog_reports;
+} host_counters;
+void host_get_counters(host_counters *out);
+
+/* Monotonic clock, nanoseconds. */
+uint64_t host_now_ns(void);
+
+#endif /* NMRHOST_HOST_H */

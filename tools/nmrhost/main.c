@@ -1,0 +1,178 @@
+/*
+ * main.c - nmrhost: load, hot-swap and unload NPI modules (shared objects,
+ * <nmr/module.h>) in one process, from a script, standard input or an
+ * interactive prompt.  See nmrhost(1) and docs/host.md.
+ *
+ * Exit status: 0 when every command did what it should (expect-fail
+ * commands included), 1 when one failed, 2 for bad options.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "lineread.h"
+#include "out.h"
+#include "script.h"
+#include "session.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef NMRHOST_VERSION
+#define NMRHOST_VERSION "0"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: nmrhost [options] [SCRIPT | -]\n"
+            "  SCRIPT             run the commands of a file ('-': standard input);\n"
+            "                     with no SCRIPT: a prompt on a terminal, else standard input\n"
+            "  -c COMMANDS        run these commands (';' separates them), then exit\n"
+            "  -M, --module-path DIRS  where load looks for NAME and NAME.so (':' separated;\n"
+            "                     default $NMRHOST_MODULE_PATH, then the current directory)\n"
+            "  -e, --errexit      stop at the first command that fails\n"
+            "  -q, --quiet        no line for each successful load/unload, no module log lines\n"
+            "  --progress=auto|on|off  the progress line during sleep and waits (auto: on a\n"
+            "                     terminal only)\n"
+            "  --progress-ms=MS   its period (default 250 on a terminal, 1000 otherwise)\n"
+            "  --unload-warn-ms=MS  report an unload still running after MS, 2 MS, 4 MS...\n"
+            "                     with what holds it up (default 2000; 0: never)\n"
+            "  --unload-timeout-ms=MS  give up waiting for an unload entry after MS: the\n"
+            "                     module stays resident (default 0: wait for ever)\n"
+            "  -V, --version      version and line-editing support\n"
+            "  -h, --help         this text; 'help' at the prompt lists the commands\n");
+}
+
+static unsigned long opt_number(const char *name, const char *text)
+{
+    char *end;
+    unsigned long v = strtoul(text, &end, 10);
+
+    if (text[0] == '\0' || text[0] == '-' || *end != '\0' || v > 86400000ul) {
+        fprintf(stderr, "nmrhost: %s wants a number of milliseconds, not '%s'\n", name, text);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "module-path", required_argument, NULL, 'M' },
+        { "errexit", no_argument, NULL, 'e' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "progress", required_argument, NULL, 'p' },
+        { "progress-ms", required_argument, NULL, 'P' },
+        { "unload-warn-ms", required_argument, NULL, 'w' },
+        { "unload-timeout-ms", required_argument, NULL, 't' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    session s;
+    host_config cfg;
+    out_progress_mode progress = OUT_PROGRESS_AUTO;
+    long progress_ms = -1;
+    const char *commands = NULL;
+    line_reader *r;
+    int opt, stopped;
+
+    memset(&s, 0, sizeof s);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.unload_warn_ms = 2000;
+    cfg.module_path = getenv("NMRHOST_MODULE_PATH");
+    while ((opt = getopt_long(argc, argv, "c:M:eqVh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': commands = optarg; break;
+        case 'M': cfg.module_path = optarg; break;
+        case 'e': s.errexit = 1; break;
+        case 'q': s.quiet = 1; cfg.quiet_modules = 1; break;
+        case 'p':
+            if (strcmp(optarg, "auto") == 0)
+                progress = OUT_PROGRESS_AUTO;
+            else if (strcmp(optarg, "on") == 0)
+                progress = OUT_PROGRESS_ON;
+            else if (strcmp(optarg, "off") == 0)
+                progress = OUT_PROGRESS_OFF;
+            else {
+                fprintf(stderr, "nmrhost: --progress is auto, on or off, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'P': progress_ms = (long)opt_number("--progress-ms", optarg); break;
+        case 'w': cfg.unload_warn_ms = (unsigned)opt_number("--unload-warn-ms", optarg); break;
+        case 't':
+            cfg.unload_timeout_ms = (unsigned)opt_number("--unload-timeout-ms", optarg);
+            break;
+        case 'V':
+            printf("nmrhost %s (module ABI %d); line editing: %s\n", NMRHOST_VERSION,
+                   NMR_MODULE_ABI_VERSION, lr_backend());
+            return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind + 1 < argc || (commands != NULL && optind < argc)) {
+        usage(stderr);
+        return 2;
+    }
+
+    out_init(progress);
+    s.progress_ms = progress_ms > 0 ? (unsigned)progress_ms
+                                    : out_progress_live() ? 250u : 1000u;
+    s.start_ns = host_now_ns();
+    host_init(&cfg);
+
+    if (commands != NULL) {
+        char *copy = strdup(commands), *p;
+        FILE *f;
+
+        if (copy == NULL)
+            return 1;
+        for (p = copy; *p != '\0'; p++)
+            if (*p == ';')
+                *p = '\n';
+        f = fmemopen(copy, strlen(copy), "r");
+        if (f == NULL)
+            return 1;
+        r = lr_open_file(f, "-c", 1);
+        if (r == NULL)
+            return 1;
+        stopped = script_run(&s, r);
+        lr_close(r);
+        free(copy);
+    } else if (optind < argc && strcmp(argv[optind], "-") != 0) {
+        FILE *f = fopen(argv[optind], "r");
+
+        if (f == NULL) {
+            fprintf(stderr, "nmrhost: cannot open script '%s': ", argv[optind]);
+            perror(NULL);
+            return 1;
+        }
+        r = lr_open_file(f, argv[optind], 1);
+        if (r == NULL)
+            return 1;
+        stopped = script_run(&s, r);
+        lr_close(r);
+    } else if (optind == argc && isatty(STDIN_FILENO)) {
+        printf("nmrhost %s: 'help' lists the commands; line editing: %s\n", NMRHOST_VERSION,
+               lr_backend());
+        r = lr_open_interactive();
+        if (r == NULL)
+            return 1;
+        stopped = script_run(&s, r);
+        lr_close(r);
+    } else {
+        r = lr_open_file(stdin, "stdin", 0);
+        if (r == NULL)
+            return 1;
+        stopped = script_run(&s, r);
+        lr_close(r);
+    }
+    (void)stopped;
+    commands_unload_all(&s);
+    if (s.failures != 0)
+        out_err("nmrhost: %u command%s failed", s.failures, s.failures == 1 ? "" : "s");
+    return s.failures != 0 ? 1 : 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * residue.h - what a module left in the registrar: its registrations (found
+ * by the addresses they gave the NMR, see host_owner) with their bindings
+ * and detach halves, from one snapshot of the default registrar.  Used to
+ * decide whether a module may be unmapped, and to say why not.
+ */
+#ifndef NMRHOST_RESIDUE_H
+#define NMRHOST_RESIDUE_H
+
+#include "host.h"
+
+typedef struct residue {
+    nmr_snapshot *snap;
+    size_t n;                  /* registrations of the module */
+    size_t *regs;              /* their indexes in snap->registrations */
+    size_t nbindings;          /* bindings with one end in the module */
+} residue;
+
+/* 0, or -1 when no snapshot could be taken (out of memory). */
+int residue_take(const host_module *m, residue *r);
+void residue_free(residue *r);
+
+/* One line: "1 registration (provider, deregistered but never waited
+ * for), 1 binding (detaching)". */
+void residue_summary(const residue *r, char *buf, size_t size);
+
+/* Every registration and binding left, with handles, NPI, module ID,
+ * states and pending halves; lines start with indent. */
+void residue_report(const residue *r, const char *indent);
+
+/* Text of one registration / binding of a snapshot (also for `bindings`). */
+void residue_describe_reg(const nmr_registration_info *reg, char *buf, size_t size);
+void residue_describe_binding(const nmr_snapshot *s, const nmr_binding_info *b,
+                              char *buf, size_t size);
+/* "echo_client" or the module ID when no host module owns it. */
+void residue_owner_name(const nmr_registration_info *reg, char *buf, size_t size);
+
+#endif /* NMRHOST_RESIDUE_H */
