@@ -105,7 +105,7 @@ static NTSTATUS client_attach_provider(HANDLE nmr_binding, PVOID client_ctx,
                                  &b->provider_binding, &dispatch);
     if (st != STATUS_SUCCESS) {     /* only SUCCESS means attached */
         printf("[client] NmrClientAttachProvider -> %s\n",
-               echo_status_name(st));
+               nmr_status_name(st));
         nmr_guard_destroy(&b->guard);
         free(b);
         return st;
@@ -203,7 +203,7 @@ NTSTATUS echo_client_load(echo_reply_fn *on_reply)
     the_client.on_reply = on_reply;
     printf("[client] NmrRegisterClient\n");
     st = NmrRegisterClient(&client_chars, &the_client, &the_client.nmr_client);
-    printf("[client] NmrRegisterClient -> %s\n", echo_status_name(st));
+    printf("[client] NmrRegisterClient -> %s\n", nmr_status_name(st));
     return st;
 }
 
@@ -213,7 +213,7 @@ NTSTATUS echo_client_stop(void)
 
     printf("[client] NmrDeregisterClient\n");
     st = NmrDeregisterClient(the_client.nmr_client);
-    printf("[client] NmrDeregisterClient -> %s\n", echo_status_name(st));
+    printf("[client] NmrDeregisterClient -> %s\n", nmr_status_name(st));
     return st;
 }
 
@@ -222,7 +222,7 @@ NTSTATUS echo_client_wait(void)
     NTSTATUS st = NmrWaitForClientDeregisterComplete(the_client.nmr_client);
 
     printf("[client] NmrWaitForClientDeregisterComplete -> %s%s\n",
-           echo_status_name(st),
+           nmr_status_name(st),
            st == STATUS_SUCCESS ? ": the client module may be unloaded now"
                                 : "");
     return st;

@@ -23,7 +23,7 @@ static void expect(const char *what, NTSTATUS got, NTSTATUS want)
 {
     if (got != want) {
         printf("!! %s returned %s (0x%08x), expected %s\n", what,
-               echo_status_name(got), (unsigned)got, echo_status_name(want));
+               nmr_status_name(got), (unsigned)got, nmr_status_name(want));
         failures++;
     }
 }
@@ -79,7 +79,7 @@ static void send_and_show(const char *who, const char *msg, NTSTATUS want)
     if (st == STATUS_SUCCESS)
         printf("[%s] -> STATUS_SUCCESS, out = \"%s\"\n", who, out);
     else
-        printf("[%s] -> %s (no provider bound)\n", who, echo_status_name(st));
+        printf("[%s] -> %s (no provider bound)\n", who, nmr_status_name(st));
     expect("echo_client_send", st, want);
 }
 
@@ -138,7 +138,7 @@ int main(void)
     pthread_join(w, NULL);
     pthread_join(b, NULL);
     printf("[main] thread B's call returned %s, out = \"%s\"\n",
-           echo_status_name(slow_status), slow_out);
+           nmr_status_name(slow_status), slow_out);
     expect("echo_client_send(slow)", slow_status, STATUS_SUCCESS);
     expect("NmrWaitForProviderDeregisterComplete", waiter_status,
            STATUS_SUCCESS);

@@ -10,6 +10,7 @@
 #define ECHO_MODULES_H
 
 #include <netioddk.h>
+#include <nmr/diag.h> /* nmr_status_name */
 #include <stddef.h>
 
 /* The provider module. */
@@ -24,19 +25,5 @@ NTSTATUS echo_client_load(echo_reply_fn *on_reply);
 NTSTATUS echo_client_send(const char *msg, char *out, size_t n);
 NTSTATUS echo_client_stop(void);     /* NmrDeregisterClient */
 NTSTATUS echo_client_wait(void);     /* NmrWaitForClientDeregisterComplete */
-
-static inline const char *echo_status_name(NTSTATUS s)
-{
-    switch (s) {
-    case STATUS_SUCCESS: return "STATUS_SUCCESS";
-    case STATUS_PENDING: return "STATUS_PENDING";
-    case STATUS_NOINTERFACE: return "STATUS_NOINTERFACE";
-    case STATUS_INSUFFICIENT_RESOURCES: return "STATUS_INSUFFICIENT_RESOURCES";
-    case STATUS_INVALID_PARAMETER: return "STATUS_INVALID_PARAMETER";
-    case STATUS_INVALID_DEVICE_STATE: return "STATUS_INVALID_DEVICE_STATE";
-    case STATUS_POSSIBLE_DEADLOCK: return "STATUS_POSSIBLE_DEADLOCK";
-    default: return "(other status)";
-    }
-}
 
 #endif /* ECHO_MODULES_H */

@@ -119,7 +119,7 @@ NTSTATUS echo_provider_load(void)
     printf("[provider] NmrRegisterProvider\n");
     st = NmrRegisterProvider(&provider_chars, &the_provider,
                              &the_provider.nmr_provider);
-    printf("[provider] NmrRegisterProvider -> %s\n", echo_status_name(st));
+    printf("[provider] NmrRegisterProvider -> %s\n", nmr_status_name(st));
     return st;
 }
 
@@ -129,7 +129,7 @@ NTSTATUS echo_provider_stop(void)
 
     printf("[provider] NmrDeregisterProvider\n");
     st = NmrDeregisterProvider(the_provider.nmr_provider);
-    printf("[provider] NmrDeregisterProvider -> %s\n", echo_status_name(st));
+    printf("[provider] NmrDeregisterProvider -> %s\n", nmr_status_name(st));
     return st;
 }
 
@@ -139,7 +139,7 @@ NTSTATUS echo_provider_wait(void)
         NmrWaitForProviderDeregisterComplete(the_provider.nmr_provider);
 
     printf("[provider] NmrWaitForProviderDeregisterComplete -> %s%s\n",
-           echo_status_name(st),
+           nmr_status_name(st),
            st == STATUS_SUCCESS ? ": the provider module may be unloaded now"
                                 : "");
     return st;

@@ -16,6 +16,8 @@
 
 #include "trace.h"
 
+#include <nmr/registrar.h> /* STATUS_TIMEOUT, STATUS_DEVICE_BUSY */
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -70,6 +72,22 @@ int nmr_diag_set_strict(int strict)
     }
     atomic_store_explicit(&strict_mode, strict ? 1 : 0, memory_order_relaxed);
     return old;
+}
+
+const char *nmr_status_name(NTSTATUS status)
+{
+    switch (status) {
+    case STATUS_SUCCESS: return "STATUS_SUCCESS";
+    case STATUS_PENDING: return "STATUS_PENDING";
+    case STATUS_TIMEOUT: return "STATUS_TIMEOUT";
+    case STATUS_DEVICE_BUSY: return "STATUS_DEVICE_BUSY";
+    case STATUS_NOINTERFACE: return "STATUS_NOINTERFACE";
+    case STATUS_INSUFFICIENT_RESOURCES: return "STATUS_INSUFFICIENT_RESOURCES";
+    case STATUS_INVALID_PARAMETER: return "STATUS_INVALID_PARAMETER";
+    case STATUS_INVALID_DEVICE_STATE: return "STATUS_INVALID_DEVICE_STATE";
+    case STATUS_POSSIBLE_DEADLOCK: return "STATUS_POSSIBLE_DEADLOCK";
+    default: return "(other status)";
+    }
 }
 
 void nmr_report(nmr_misuse_kind kind, const char *msg)

@@ -47,31 +47,20 @@ else()
     "NMR_SANITIZE=${NMR_SANITIZE}"
     "NMR_SAN_FLAGS=${NMR_SCRIPT_SAN_FLAGS}")
 
+  # snapshot_json, snapshot_dot: test_dump's and test_snapshot's renderings,
+  # checked by outside tools; usdt_probes: the probes of the shared library.
   foreach(name install_pkgconfig install_cmake exported_symbols header_compile
-               init_exit)
+               init_exit snapshot_json snapshot_dot usdt_probes)
     add_test(NAME script_${name}
       COMMAND ${NMR_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/${name}.sh)
     set_tests_properties(script_${name} PROPERTIES
       LABELS script
       TIMEOUT 300
       SKIP_RETURN_CODE 77
-      ENVIRONMENT "${NMR_SCRIPT_ENV}")
+      ENVIRONMENT "${NMR_SCRIPT_ENV};NMR_TEST_DUMP=$<TARGET_FILE:test_dump>;NMR_TEST_SNAPSHOT=$<TARGET_FILE:test_snapshot>;NMR_HAVE_SDT=${NMR_HAVE_SDT}")
   endforeach()
   # init_exit runs threads: ThreadSanitizer runs it too (make check-tsan).
   set_tests_properties(script_init_exit PROPERTIES LABELS "script;threaded")
-  # Introspection: test_dump's renderings, checked by outside tools, and
-  # the USDT probes of the shared library.
-  if(TARGET test_dump)
-    foreach(name snapshot_json snapshot_dot usdt_probes)
-      add_test(NAME script_${name}
-        COMMAND ${NMR_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/${name}.sh)
-      set_tests_properties(script_${name} PROPERTIES
-        LABELS script
-        TIMEOUT 300
-        SKIP_RETURN_CODE 77
-        ENVIRONMENT "${NMR_SCRIPT_ENV};NMR_TEST_DUMP=$<TARGET_FILE:test_dump>;NMR_TEST_SNAPSHOT=$<TARGET_FILE:test_snapshot>;NMR_HAVE_SDT=${NMR_HAVE_SDT}")
-    endforeach()
-  endif()
   # cmake --install writes install_manifest.txt into the build tree: one
   # install at a time.
   set_tests_properties(script_install_pkgconfig script_install_cmake

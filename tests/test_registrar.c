@@ -194,9 +194,20 @@ static void test_capacity(void)
     finish();
 }
 
+/* The status names used in messages (nmr/diag.h). */
+static void test_status_names(void)
+{
+    CHECK(strcmp(nmr_status_name(STATUS_DEVICE_BUSY), "STATUS_DEVICE_BUSY") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_TIMEOUT), "STATUS_TIMEOUT") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_PENDING), "STATUS_PENDING") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_POSSIBLE_DEADLOCK), "STATUS_POSSIBLE_DEADLOCK") == 0);
+    CHECK(strcmp(nmr_status_name((NTSTATUS)0xC0000001), "(other status)") == 0);
+}
+
 int main(void)
 {
     g_live0 = nmr_alloc_live();
+    test_status_names();
     test_isolation();
     test_destroy_busy();
     test_bad_values();

@@ -57,6 +57,10 @@ NMR_API unsigned long long nmr_diag_misuse_count(void);
  * environment (NMR_STRICT=1).  Returns the previous setting (0 or 1). */
 NMR_API int nmr_diag_set_strict(int strict);
 
+/* The name of an NT status code libnmr or the NMR uses ("STATUS_PENDING"),
+ * or "(other status)".  For messages. */
+NMR_API const char *nmr_status_name(NTSTATUS status);
+
 #ifdef __cplusplus
 }
 #endif

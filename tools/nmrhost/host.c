@@ -252,22 +252,6 @@ static void module_log(const nmr_module_host *h, const char *format, ...)
 }
 
 /* ---- load --------------------------------------------------------------- */
-static const char *status_name(NTSTATUS st)
-{
-    switch (st) {
-    case STATUS_SUCCESS: return "STATUS_SUCCESS";
-    case STATUS_PENDING: return "STATUS_PENDING";
-    case STATUS_NOINTERFACE: return "STATUS_NOINTERFACE";
-    case STATUS_INSUFFICIENT_RESOURCES: return "STATUS_INSUFFICIENT_RESOURCES";
-    case STATUS_INVALID_PARAMETER: return "STATUS_INVALID_PARAMETER";
-    case STATUS_INVALID_DEVICE_STATE: return "STATUS_INVALID_DEVICE_STATE";
-    case STATUS_POSSIBLE_DEADLOCK: return "STATUS_POSSIBLE_DEADLOCK";
-    case STATUS_TIMEOUT: return "STATUS_TIMEOUT";
-    case STATUS_DEVICE_BUSY: return "STATUS_DEVICE_BUSY";
-    default: return "a failure status";
-    }
-}
-
 static int is_file(const char *p)
 {
     struct stat st;
@@ -460,7 +444,7 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
         residue r;
         char summary[512];
         int n = snprintf(why, whysize, "%s: load entry returned %s (0x%08x)", m->name,
-                         status_name(st), (unsigned)st);
+                         nmr_status_name(st), (unsigned)st);
 
         if (n < 0 || (size_t)n >= whysize)
             n = 0;
@@ -684,7 +668,7 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
                     m->stats(m->last_stats, sizeof m->last_stats);
                 if (st != STATUS_SUCCESS)
                     snprintf(note, sizeof note, " (its unload entry returned %s, 0x%08x)",
-                             status_name(st), (unsigned)st);
+                             nmr_status_name(st), (unsigned)st);
             }
         }
         if (!priv->unload_returned) {
@@ -718,13 +702,13 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
     if (m->stats != NULL)          /* final figures, before the code goes */
         m->stats(m->last_stats, sizeof m->last_stats);
     if (st != STATUS_SUCCESS)
-        snprintf(note, sizeof note, " (its unload entry returned %s, 0x%08x)", status_name(st),
+        snprintf(note, sizeof note, " (its unload entry returned %s, 0x%08x)", nmr_status_name(st),
                  (unsigned)st);
     if (finish_unload(m, start, t, why, whysize, note) != 0)
         return -1;
     if (st != STATUS_SUCCESS) {
         snprintf(why, whysize, "%s unmapped, but its unload entry returned %s (0x%08x)",
-                 m->name, status_name(st), (unsigned)st);
+                 m->name, nmr_status_name(st), (unsigned)st);
         return -1;
     }
     return 0;
