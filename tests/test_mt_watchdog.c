@@ -124,6 +124,7 @@ static int env_child(const char *value, int lo, int hi)
     }
     CHECK_STATUS(fx_deregister(c), STATUS_PENDING);
     CHECK_STATUS(fx_wait(c), STATUS_SUCCESS);
+    fx_reset();
     return 0;
 }
 
@@ -138,7 +139,7 @@ static void test_env(void)
         pid_t pid = fork();
         CHECK(pid >= 0);
         if (pid == 0)
-            _exit(env_child(cases[i].value, cases[i].lo, cases[i].hi));
+            exit(env_child(cases[i].value, cases[i].lo, cases[i].hi)); /* flushes gcov */
         int st;
         CHECK(waitpid(pid, &st, 0) == pid);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -193,15 +194,22 @@ static void test_pending_report(void)
     CHECK_EQ(fx_errors(), 0);
 }
 
-/* A detach callback that does not return: reported as running. */
-static atomic_int release_detach;
+/* A callback that does not return until released: the hook blocks in the
+ * callback of type `at`. */
+typedef struct blocker {
+    fx_ev_type at;
+    atomic_int entered, release;
+} blocker;
 
-static void slow_detach(fx_module *m, fx_ev_type type, int phase, fx_side *side, void *arg)
+static void block_hook(fx_module *m, fx_ev_type type, int phase, fx_side *side, void *arg)
 {
-    (void)m, (void)side, (void)arg;
-    if (type == FX_EV_CLIENT_DETACH && phase == FX_PRE)
-        while (!atomic_load(&release_detach))
-            sleep_ms(5);
+    (void)m, (void)side;
+    blocker *bl = arg;
+    if (type != bl->at || phase != FX_PRE)
+        return;
+    atomic_store(&bl->entered, 1);
+    while (!atomic_load(&bl->release))
+        sleep_ms(5);
 }
 
 static void *deregister_thread(void *arg)
@@ -210,36 +218,69 @@ static void *deregister_thread(void *arg)
     return NULL;
 }
 
-static void test_running_report(void)
+static void *register_thread(void *arg)
+{
+    CHECK_STATUS(fx_register(arg), STATUS_SUCCESS);
+    return NULL;
+}
+
+/* The provider deregisters and waits while one of the binding's callbacks
+ * (of type `at`, on module `blocked`) does not return; `starter` runs the
+ * operation that reaches that callback (a registration or a
+ * deregistration) on its own thread.  Returns with reports[0] holding the
+ * first report. */
+static void stuck_in_callback(fx_ev_type at, int block_client, int register_first,
+                              void *(*starter)(void *), int start_client)
 {
     fx_reset();
     nreports = 0;
-    atomic_store(&release_detach, 0);
-    GUID npi = fx_guid(0x8003);
+    GUID npi = fx_guid(0x8003 + (uint32_t)at);
     fx_module *c = fx_client(&npi), *p = fx_provider(&npi);
-    c->hook = slow_detach;
-    CHECK_STATUS(fx_register(c), STATUS_SUCCESS);
-    CHECK_STATUS(fx_register(p), STATUS_SUCCESS);
-    pthread_t d;
-    pthread_create(&d, NULL, deregister_thread, p);
-    while (atomic_load(&c->n_detach) == 0)
+    blocker bl = {.at = at};
+    fx_module *blocked = block_client ? c : p;
+    blocked->hook = block_hook;
+    blocked->hook_arg = &bl;
+    CHECK_STATUS(fx_register(register_first ? p : c), STATUS_SUCCESS);
+    if (starter != register_thread)
+        CHECK_STATUS(fx_register(register_first ? c : p), STATUS_SUCCESS);
+    pthread_t t;
+    pthread_create(&t, NULL, starter, start_client ? c : p);
+    while (!atomic_load(&bl.entered))
         sleep_ms(1);
+    if (starter == register_thread)
+        CHECK_STATUS(fx_deregister(p), STATUS_PENDING); /* skips the offer */
     waiter w = {.m = p};
     pthread_create(&w.thread, NULL, wait_thread, &w);
     uint64_t t0 = now_ms();
     while (report_count() < 1 && now_ms() - t0 < 20000)
         sleep_ms(10);
     CHECK(report_count() >= 1);
-    atomic_store(&release_detach, 1);
-    pthread_join(d, NULL);
+    atomic_store(&bl.release, 1);
+    pthread_join(t, NULL);
     pthread_join(w.thread, NULL);
     CHECK_STATUS(w.status, STATUS_SUCCESS);
-    const char *r = reports[0];
-    CHECK(strstr(r, "client half: NOT COMPLETE: ClientDetachProvider has been running") != NULL);
-    CHECK(strstr(r, "provider half: not started") != NULL);
     CHECK_STATUS(fx_deregister(c), STATUS_PENDING);
     CHECK_STATUS(fx_wait(c), STATUS_SUCCESS);
     CHECK_EQ(fx_errors(), 0);
+}
+
+/* A detach callback still running; an offer whose attach callbacks have
+ * not returned; cleanups still running: each is named as such. */
+static void test_callback_reports(void)
+{
+    stuck_in_callback(FX_EV_CLIENT_DETACH, 1, 1, deregister_thread, 0);
+    CHECK(strstr(reports[0], "client half: NOT COMPLETE: ClientDetachProvider has been "
+                             "running") != NULL);
+    CHECK(strstr(reports[0], "provider half: not started") != NULL);
+
+    /* the client registers; its offer blocks in ProviderAttachClient while
+     * the provider deregisters and waits (R11: a late-comer then) */
+    stuck_in_callback(FX_EV_PROVIDER_ATTACH, 0, 1, register_thread, 1);
+    CHECK(strstr(reports[0], "offering: its attach callbacks have not returned") != NULL);
+
+    stuck_in_callback(FX_EV_PROVIDER_CLEANUP, 0, 1, deregister_thread, 0);
+    CHECK(strstr(reports[0], "both halves complete: its cleanup callbacks are running") !=
+          NULL);
 }
 
 static void *complete_after_100ms(void *arg)
@@ -323,7 +364,7 @@ int main(void)
     unsetenv("NMR_WAIT_WARN_MS");
     CHECK_EQ(nmr_wait_set_warn_ms(100), 10000); /* the default */
     test_pending_report();
-    test_running_report();
+    test_callback_reports();
     test_timeout();
     test_off();
     fx_reset();

@@ -111,6 +111,13 @@ static void test_destroy_busy(void)
     CHECK(strstr(busy_report, hp) != NULL);
     CHECK(strstr(busy_report, "attached") != NULL);
 
+    /* no memory for the list: still refused, and said so */
+    nmr_alloc_fail_at(1);
+    CHECK_STATUS(nmr_registrar_destroy(a), STATUS_DEVICE_BUSY);
+    nmr_alloc_fail_at(0);
+    CHECK_EQ(busy_reports, 2);
+    CHECK(strstr(busy_report, "(no snapshot: out of memory)") != NULL);
+
     /* still usable: a new client binds */
     fx_module *c2 = fx_client(&npi);
     CHECK_STATUS(fx_register_in(a, c2), STATUS_SUCCESS);
@@ -122,10 +129,10 @@ static void test_destroy_busy(void)
     dereg_wait(c);
     dereg_wait(c2);
     CHECK_STATUS(nmr_registrar_destroy(a), STATUS_DEVICE_BUSY);
-    CHECK_EQ(busy_reports, 2);
+    CHECK_EQ(busy_reports, 3);
     CHECK_STATUS(fx_wait(p), STATUS_SUCCESS);
     CHECK_STATUS(nmr_registrar_destroy(a), STATUS_SUCCESS);
-    CHECK_EQ(busy_reports, 2);
+    CHECK_EQ(busy_reports, 3);
     nmr_diag_set_hook(old, old_ctx, NULL);
     finish();
 }
