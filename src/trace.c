@@ -1,8 +1,8 @@
 /*
  * trace.c - the event hook and the USDT probes (nmr/trace.h, trace.h).
  *
- * The (hook, context) pair is read under hook_lock and the hook called
- * after it is dropped, as for the misuse hook (diag.c); an installed hook
+ * The (hook, context) pair is read without a lock (a sequence counter),
+ * so threads that trace at once do not serialise; an installed hook
  * counts as one listener in nmr_trace_listeners, the flag event sites
  * test (trace.h).
  *
@@ -22,6 +22,8 @@
 #include "clock.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 
 #ifdef NMR_HAVE_SDT
 #define _SDT_HAS_SEMAPHORES 1
@@ -62,19 +64,27 @@ NMR_SEMAPHORE_ALIAS(misuse);
 #ifndef NMR_HAVE_SDT
 volatile unsigned short nmr_trace_listeners; /* hooks installed: 0 or 1 */
 #endif
+/* The (hook, context) pair: written under hook_lock by nmr_trace_set_hook,
+ * read without a lock by every event through a sequence counter (odd
+ * while a write is in progress), so threads tracing at once do not
+ * serialise on a lock. */
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
-static nmr_trace_hook_fn *hook_fn; /* hook_lock */
-static void *hook_ctx;             /* hook_lock */
+static atomic_uint hook_seq;
+static _Atomic(nmr_trace_hook_fn *) hook_fn;
+static _Atomic(void *) hook_ctx;
 
 nmr_trace_hook_fn *nmr_trace_set_hook(nmr_trace_hook_fn *hook, void *context,
                                       void **old_context)
 {
     pthread_mutex_lock(&hook_lock);
-    nmr_trace_hook_fn *old = hook_fn;
+    nmr_trace_hook_fn *old = atomic_load_explicit(&hook_fn, memory_order_relaxed);
     if (old_context != NULL)
-        *old_context = hook_ctx;
-    hook_fn = hook;
-    hook_ctx = hook ? context : NULL;
+        *old_context = atomic_load_explicit(&hook_ctx, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hook_seq, 1, memory_order_relaxed); /* odd */
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&hook_fn, hook, memory_order_relaxed);
+    atomic_store_explicit(&hook_ctx, hook ? context : NULL, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hook_seq, 1, memory_order_release); /* even */
     /* The kernel updates the same counter as tracers come and go: add and
      * subtract, never store. */
     if (old == NULL && hook != NULL)
@@ -83,6 +93,20 @@ nmr_trace_hook_fn *nmr_trace_set_hook(nmr_trace_hook_fn *hook, void *context,
         __atomic_fetch_sub(&nmr_trace_listeners, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&hook_lock);
     return old;
+}
+
+/* A consistent (hook, context) pair, without a lock. */
+static nmr_trace_hook_fn *read_hook(void **ctx)
+{
+    for (;;) {
+        unsigned s1 = atomic_load_explicit(&hook_seq, memory_order_acquire);
+        nmr_trace_hook_fn *fn = atomic_load_explicit(&hook_fn, memory_order_relaxed);
+        *ctx = atomic_load_explicit(&hook_ctx, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (!(s1 & 1) && atomic_load_explicit(&hook_seq, memory_order_relaxed) == s1)
+            return fn;
+        sched_yield(); /* a writer is between its two increments */
+    }
 }
 
 int nmr_trace_usdt_available(void)
@@ -114,10 +138,8 @@ const char *nmr_event_name(nmr_event_type type)
 
 static void deliver(nmr_event *ev)
 {
-    pthread_mutex_lock(&hook_lock);
-    nmr_trace_hook_fn *fn = hook_fn;
-    void *ctx = hook_ctx;
-    pthread_mutex_unlock(&hook_lock);
+    void *ctx;
+    nmr_trace_hook_fn *fn = read_hook(&ctx);
     if (fn != NULL) {
         ev->time_ns = nmr_now_ns();
         fn(ctx, ev);
