@@ -208,6 +208,13 @@ static void test_status_names(void)
     CHECK(strcmp(nmr_status_name(STATUS_TIMEOUT), "STATUS_TIMEOUT") == 0);
     CHECK(strcmp(nmr_status_name(STATUS_PENDING), "STATUS_PENDING") == 0);
     CHECK(strcmp(nmr_status_name(STATUS_POSSIBLE_DEADLOCK), "STATUS_POSSIBLE_DEADLOCK") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_SUCCESS), "STATUS_SUCCESS") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_NOINTERFACE), "STATUS_NOINTERFACE") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_INSUFFICIENT_RESOURCES),
+                 "STATUS_INSUFFICIENT_RESOURCES") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_INVALID_PARAMETER), "STATUS_INVALID_PARAMETER") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_INVALID_DEVICE_STATE),
+                 "STATUS_INVALID_DEVICE_STATE") == 0);
     CHECK(strcmp(nmr_status_name((NTSTATUS)0xC0000001), "(other status)") == 0);
 }
 
