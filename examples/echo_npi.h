@@ -12,6 +12,7 @@
 
 #include <netioddk.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 /* NPI ID of the echo NPI: {6f1d2c3b-8a47-4e59-b1c2-3d4e5f607182}.
  * Each file that includes this header gets its own copy, at its own address:
@@ -55,5 +56,36 @@ typedef struct ECHO_CLIENT_DISPATCH {
     USHORT Length;
     ECHO_ON_REPLY_FN *OnReply;
 } ECHO_CLIENT_DISPATCH;
+
+/* ---- what every echo provider does with a client ----------------------
+ * Its binding context: the client's context and table, to answer through. */
+typedef struct ECHO_PROVIDER_BINDING {
+    HANDLE NmrBinding;
+    PVOID ClientBindingContext;
+    const ECHO_CLIENT_DISPATCH *Client;
+} ECHO_PROVIDER_BINDING;
+
+/* The NPI part of ProviderAttachClient: refuse a client whose table is too
+ * old or too short (STATUS_NOINTERFACE), else allocate the binding context
+ * (freed with free() in ProviderCleanupBindingContext). */
+static inline NTSTATUS echo_provider_bind(HANDLE nmr_binding, PVOID client_binding,
+                                          const VOID *client_dispatch,
+                                          ECHO_PROVIDER_BINDING **out)
+{
+    const ECHO_CLIENT_DISPATCH *cd = (const ECHO_CLIENT_DISPATCH *)client_dispatch;
+    ECHO_PROVIDER_BINDING *pb;
+
+    if (cd == NULL || cd->Version < ECHO_NPI_VERSION ||
+        cd->Length < sizeof(ECHO_CLIENT_DISPATCH))
+        return STATUS_NOINTERFACE;
+    pb = (ECHO_PROVIDER_BINDING *)calloc(1, sizeof *pb);
+    if (pb == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    pb->NmrBinding = nmr_binding;
+    pb->ClientBindingContext = client_binding;
+    pb->Client = cd;
+    *out = pb;
+    return STATUS_SUCCESS;
+}
 
 #endif /* ECHO_NPI_H */

@@ -18,23 +18,16 @@ typedef struct echo_provider_module {
     HANDLE nmr_provider;
 } echo_provider_module;
 
-/* One per attached client. */
-typedef struct echo_provider_binding {
-    HANDLE nmr_binding;
-    PVOID client_binding;               /* the client's context ... */
-    const ECHO_CLIENT_DISPATCH *client; /* ... and its table */
-} echo_provider_binding;
-
 static echo_provider_module the_provider;
 
 /* ---- the NPI itself ----------------------------------------------------- */
 static NTSTATUS provider_echo(PVOID ctx, const char *msg, char *out, size_t n)
 {
-    echo_provider_binding *pb = ctx;
+    ECHO_PROVIDER_BINDING *pb = ctx;
 
     printf("[provider] Echo(\"%s\")\n", msg);
     snprintf(out, n, "%s", msg);
-    pb->client->OnReply(pb->client_binding, out);
+    pb->Client->OnReply(pb->ClientBindingContext, out);
     return STATUS_SUCCESS;
 }
 
@@ -50,21 +43,16 @@ static NTSTATUS provider_attach_client(HANDLE nmr_binding, PVOID provider_ctx,
                                        PVOID *provider_binding,
                                        const VOID **dispatch)
 {
-    const ECHO_CLIENT_DISPATCH *cd = client_dispatch;
-    echo_provider_binding *pb;
+    ECHO_PROVIDER_BINDING *pb;
+    NTSTATUS st;
 
     (void)provider_ctx;
     (void)client;
-    if (cd == NULL || cd->Version < ECHO_NPI_VERSION) {
-        printf("[provider] client dispatch too old: declined\n");
-        return STATUS_NOINTERFACE;
+    st = echo_provider_bind(nmr_binding, client_binding, client_dispatch, &pb);
+    if (st != STATUS_SUCCESS) {
+        printf("[provider] ProviderAttachClient -> %s: declined\n", nmr_status_name(st));
+        return st;
     }
-    pb = calloc(1, sizeof *pb);
-    if (pb == NULL)
-        return STATUS_INSUFFICIENT_RESOURCES;
-    pb->nmr_binding = nmr_binding;
-    pb->client_binding = client_binding;
-    pb->client = cd;
     *provider_binding = pb;
     *dispatch = &provider_dispatch;
     printf("[provider] ProviderAttachClient: binding context allocated\n");

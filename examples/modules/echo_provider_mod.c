@@ -41,12 +41,6 @@ typedef struct shard {
     _Alignas(64) atomic_ullong calls;
 } shard;
 
-typedef struct provider_binding {
-    HANDLE nmr_binding;
-    PVOID client_binding;               /* the client's context ... */
-    const ECHO_CLIENT_DISPATCH *client; /* ... and its table */
-} provider_binding;
-
 static struct {
     const nmr_module_host *host;
     HANDLE nmr_provider;
@@ -69,7 +63,7 @@ static uint64_t now_ns(void)
 /* ---- the NPI ------------------------------------------------------------ */
 static NTSTATUS provider_echo(PVOID ctx, const char *msg, char *out, size_t n)
 {
-    provider_binding *pb = ctx;
+    ECHO_PROVIDER_BINDING *pb = ctx;
     size_t s = ((uintptr_t)pthread_self() >> 8) % SHARDS;
 
     if (prov.delay_us != 0) {
@@ -83,7 +77,7 @@ static NTSTATUS provider_echo(PVOID ctx, const char *msg, char *out, size_t n)
     snprintf(out, n, "%s", msg);
 #endif
     atomic_fetch_add_explicit(&prov.served[s].calls, 1, memory_order_relaxed);
-    pb->client->OnReply(pb->client_binding, out);
+    pb->Client->OnReply(pb->ClientBindingContext, out);
     return STATUS_SUCCESS;
 }
 
@@ -99,20 +93,14 @@ static NTSTATUS provider_attach_client(HANDLE nmr_binding, PVOID provider_ctx,
                                        PVOID *provider_binding_out,
                                        const VOID **dispatch)
 {
-    const ECHO_CLIENT_DISPATCH *cd = client_dispatch;
-    provider_binding *pb;
+    ECHO_PROVIDER_BINDING *pb;
+    NTSTATUS st;
 
     (void)provider_ctx;
     (void)client;
-    if (cd == NULL || cd->Version < ECHO_NPI_VERSION ||
-        cd->Length < sizeof(ECHO_CLIENT_DISPATCH))
-        return STATUS_NOINTERFACE;
-    pb = calloc(1, sizeof *pb);
-    if (pb == NULL)
-        return STATUS_INSUFFICIENT_RESOURCES;
-    pb->nmr_binding = nmr_binding;
-    pb->client_binding = client_binding;
-    pb->client = cd;
+    st = echo_provider_bind(nmr_binding, client_binding, client_dispatch, &pb);
+    if (st != STATUS_SUCCESS)
+        return st;
     *provider_binding_out = pb;
     *dispatch = &provider_dispatch;
     atomic_fetch_add(&prov.clients, 1);

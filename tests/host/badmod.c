@@ -27,12 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct bad_binding {
-    HANDLE nmr_binding;
-    PVOID client_binding;
-    const ECHO_CLIENT_DISPATCH *client;
-} bad_binding;
-
 static struct {
     const nmr_module_host *host;
     HANDLE nmr_provider;
@@ -46,10 +40,10 @@ static struct {
 
 static NTSTATUS bad_echo(PVOID ctx, const char *msg, char *out, size_t n)
 {
-    bad_binding *b = ctx;
+    ECHO_PROVIDER_BINDING *b = ctx;
 
     snprintf(out, n, "%s", msg);
-    b->client->OnReply(b->client_binding, out);
+    b->Client->OnReply(b->ClientBindingContext, out);
     return STATUS_SUCCESS;
 }
 
@@ -61,15 +55,13 @@ static NTSTATUS bad_attach(HANDLE nmr_binding, PVOID ctx, PNPI_REGISTRATION_INST
                            PVOID client_binding, const VOID *client_dispatch,
                            PVOID *provider_binding, const VOID **dispatch)
 {
-    bad_binding *b = calloc(1, sizeof *b);
+    ECHO_PROVIDER_BINDING *b;
+    NTSTATUS st = echo_provider_bind(nmr_binding, client_binding, client_dispatch, &b);
 
     (void)ctx;
     (void)client;
-    if (b == NULL)
-        return STATUS_INSUFFICIENT_RESOURCES;
-    b->nmr_binding = nmr_binding;
-    b->client_binding = client_binding;
-    b->client = client_dispatch;
+    if (st != STATUS_SUCCESS)
+        return st;
     *provider_binding = b;
     *dispatch = &bad_dispatch;
     return STATUS_SUCCESS;
@@ -87,7 +79,7 @@ static void *completer_main(void *arg)
 
 static NTSTATUS bad_detach(PVOID provider_binding)
 {
-    bad_binding *b = provider_binding;
+    ECHO_PROVIDER_BINDING *b = provider_binding;
 
     if (strcmp(bad.mode, "slow-detach") != 0)
         return STATUS_SUCCESS;
@@ -96,7 +88,7 @@ static NTSTATUS bad_detach(PVOID provider_binding)
         pthread_mutex_unlock(&bad.lock);
         return STATUS_SUCCESS;
     }
-    bad.to_complete = b->nmr_binding;
+    bad.to_complete = b->NmrBinding;
     bad.completer_started = pthread_create(&bad.completer, NULL, completer_main, NULL) == 0;
     pthread_mutex_unlock(&bad.lock);
     return bad.completer_started ? STATUS_PENDING : STATUS_SUCCESS;
