@@ -5,6 +5,10 @@
  * taken from inside a callback, many NPIs, and the rendered outputs.
  * With a directory argument it also writes the stuck scenario's snapshot
  * there as live.json and live.dot, for tests/scripts/snapshot_{json,dot}.sh.
+ *
+ * SPEC rules also checked: R22 (a snapshot from inside ProviderAttachClient:
+ * no lock is held there), R18 (a waited-for registration is gone), R31 (a
+ * snapshot frees everything, also when an allocation fails).
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep, open_memstream */
 

@@ -2,6 +2,12 @@
  * test_trace.c - the event hook (nmr/trace.h): each scenario's exact event
  * sequence, with the right handles, sides and statuses; misuse events;
  * timestamps; a hook that calls back into libnmr; removal.
+ *
+ * SPEC rules the sequences also check: R13 (client detach called before
+ * the provider's), R10 (a client decline, a provider decline, and a client
+ * failing after attach, where only the provider detaches), R14 (a PENDING
+ * half completes later, then the cleanup), R22 (the hook re-enters
+ * libnmr), R30 (misuse reaches the hook as an event), R31 (finish()).
  */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 
