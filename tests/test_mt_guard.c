@@ -25,6 +25,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "mt_harness.h"
+#include "chars.h"
 #include "alloc.h"
 
 #include <nmr/guard.h>
@@ -181,20 +182,9 @@ static NPI_PROVIDER_CHARACTERISTICS g_pc;
 
 static void chars_init(void)
 {
-    g_cc.Length = sizeof(g_cc);
-    g_cc.ClientAttachProvider = client_attach;
-    g_cc.ClientDetachProvider = client_detach;
-    g_cc.ClientCleanupBindingContext = client_cleanup;
-    g_cc.ClientRegistrationInstance.Size = sizeof(NPI_REGISTRATION_INSTANCE);
-    g_cc.ClientRegistrationInstance.NpiId = &g_npi;
-    g_cc.ClientRegistrationInstance.ModuleId = &g_cmod;
-    g_pc.Length = sizeof(g_pc);
-    g_pc.ProviderAttachClient = provider_attach;
-    g_pc.ProviderDetachClient = provider_detach;
-    g_pc.ProviderCleanupBindingContext = provider_cleanup;
-    g_pc.ProviderRegistrationInstance.Size = sizeof(NPI_REGISTRATION_INSTANCE);
-    g_pc.ProviderRegistrationInstance.NpiId = &g_npi;
-    g_pc.ProviderRegistrationInstance.ModuleId = &g_pmod;
+    static const test_callbacks cb = {client_attach, client_detach, client_cleanup,
+                                      provider_attach, provider_detach, provider_cleanup};
+    test_chars_init(&g_cc, &g_pc, &g_npi, &g_cmod, &g_pmod, &cb);
 }
 
 /* ---- workers ---------------------------------------------------------------- */

@@ -18,6 +18,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
+#include "chars.h"
 
 #include <netioddk.h>
 #include <nmr/introspect.h>
@@ -68,10 +69,11 @@ typedef struct churner {
 
 static void init_chars(churner *c)
 {
+    static const test_callbacks cb = {c_attach, detach, NULL, p_attach, detach, NULL};
     for (int i = 0; i < 3; i++) {
-        NPI_REGISTRATION_INSTANCE ri = {0, sizeof(ri), &npis[i], &module, (ULONG)i, NULL};
-        c->cc[i] = (NPI_CLIENT_CHARACTERISTICS){0, sizeof(c->cc[i]), c_attach, detach, NULL, ri};
-        c->pc[i] = (NPI_PROVIDER_CHARACTERISTICS){0, sizeof(c->pc[i]), p_attach, detach, NULL, ri};
+        test_chars_init(&c->cc[i], &c->pc[i], &npis[i], &module, &module, &cb);
+        c->cc[i].ClientRegistrationInstance.Number = (ULONG)i;
+        c->pc[i].ProviderRegistrationInstance.Number = (ULONG)i;
     }
 }
 
