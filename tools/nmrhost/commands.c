@@ -5,6 +5,7 @@
  * command's name and line.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "intr.h"
 #include "out.h"
 #include "session.h"
 
@@ -53,17 +54,10 @@ static int number(cmd_call *c, const char *what, const char *text, unsigned long
     return 0;
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Sleep until deadline (ns), printing a progress line every period when
- * enabled (only after full periods: a rate over a sliver means little). */
-static void sleep_until(const session *s, uint64_t deadline)
+ * enabled (only after full periods: a rate over a sliver means little).
+ * 0, or -1 when a Ctrl-C came first. */
+static int sleep_until(const session *s, uint64_t deadline)
 {
     uint64_t period = (uint64_t)s->progress_ms * 1000000u;
     uint64_t next = host_now_ns() + period;
@@ -74,13 +68,14 @@ static void sleep_until(const session *s, uint64_t deadline)
         if (now >= deadline)
             break;
         until = out_progress_enabled() && next < deadline ? next : deadline;
-        if (until > now)
-            sleep_ms((unsigned)((until - now + 999999u) / 1000000u));
+        if (until > now && intr_sleep_until(until, s->intr_mark))
+            return -1;
         if (out_progress_enabled() && host_now_ns() >= next) {
             view_progress(s);
             next += period;
         }
     }
+    return 0;
 }
 
 /* ---- the commands ------------------------------------------------------- */
@@ -142,6 +137,20 @@ static int cmd_graph(cmd_call *c, int argc, char **argv, const char *rest)
     return view_graph(argv[1], c->why, sizeof c->why);
 }
 
+static int cmd_show(cmd_call *c, int argc, char **argv, const char *rest)
+{
+    nmr_dump_format format;
+
+    (void)rest;
+    if (strcmp(argv[1], "json") == 0)
+        format = NMR_DUMP_JSON;
+    else if (strcmp(argv[1], "text") == 0)
+        format = NMR_DUMP_TEXT;
+    else
+        return fail(c, "show json or show text, not '%s'", argv[1]);
+    return view_show(format, argc == 3 ? argv[2] : NULL, c->why, sizeof c->why);
+}
+
 static int cmd_stats(cmd_call *c, int argc, char **argv, const char *rest)
 {
     char buf[HOST_STATS_LEN];
@@ -172,12 +181,17 @@ static int cmd_stats(cmd_call *c, int argc, char **argv, const char *rest)
 static int cmd_sleep(cmd_call *c, int argc, char **argv, const char *rest)
 {
     unsigned long ms;
+    uint64_t start = host_now_ns();
+    int rc;
 
     (void)argc; (void)rest;
     if (number(c, "MS", argv[1], 86400000ul, &ms) != 0)
         return -1;
-    sleep_until(c->s, host_now_ns() + (uint64_t)ms * 1000000u);
+    rc = sleep_until(c->s, start + (uint64_t)ms * 1000000u);
     out_progress_end();
+    if (rc != 0)
+        return fail(c, "interrupted (Ctrl-C) after %.0f of %lu ms",
+                    (double)(host_now_ns() - start) / 1e6, ms);
     return 0;
 }
 
@@ -204,7 +218,11 @@ static int cmd_wait_bound(cmd_call *c, int argc, char **argv, const char *rest)
             return fail(c, "%ld binding%s of NPI %s attached after %lu ms, not %lu", seen,
                         seen == 1 ? "" : "s", argv[1], timeout, count);
         }
-        sleep_ms(2);
+        if (intr_sleep_until(host_now_ns() + 2000000u, c->s->intr_mark)) {
+            out_progress_end();
+            return fail(c, "interrupted (Ctrl-C): %ld binding%s of NPI %s attached, waiting "
+                        "for %lu", seen, seen == 1 ? "" : "s", argv[1], count);
+        }
         if (out_progress_enabled() && host_now_ns() >= next_progress) {
             view_progress(c->s);
             next_progress = host_now_ns() + (uint64_t)c->s->progress_ms * 1000000u;
@@ -261,7 +279,7 @@ static int cmd_check(cmd_call *c, int argc, char **argv, const char *rest)
     host_module *m = host_find_any(argv[1]);
     char stats[HOST_STATS_LEN], value[128];
     const char *op = argv[3], *want = argv[4];
-    int cmp, ok;
+    int cmp, ok, ordering;
 
     (void)argc; (void)rest;
     if (m == NULL)
@@ -270,6 +288,15 @@ static int cmd_check(cmd_call *c, int argc, char **argv, const char *rest)
         return fail(c, "%s has no stats", m->name);
     if (host_stats_field(stats, argv[2], value, sizeof value) != 0)
         return fail(c, "%s reports no field '%s' (it reports: %s)", m->name, argv[2], stats);
+    ordering = strcmp(op, "<") == 0 || strcmp(op, "<=") == 0 || strcmp(op, ">") == 0 ||
+               strcmp(op, ">=") == 0;
+    if (!ordering && strcmp(op, "==") != 0 && strcmp(op, "!=") != 0)
+        return fail(c, "unknown comparison '%s' (==, !=, <, <=, >, >=)", op);
+    if (ordering && !is_number(want))
+        return fail(c, "VALUE '%s' is not a number (%s compares numbers)", want, op);
+    if (ordering && !is_number(value))
+        return fail(c, "%s %s is '%s', not a number (%s compares numbers)", m->name, argv[2],
+                    value, op);
     if (is_number(value) && is_number(want)) {
         double a = strtod(value, NULL), b = strtod(want, NULL);
 
@@ -354,6 +381,9 @@ static const command commands[] = {
     { "graph", 1, 1, "graph FILE.dot",
       "write the binding graph as Graphviz DOT, and FILE.png when 'dot' is installed",
       cmd_graph },
+    { "show", 1, 2, "show json|text [FILE]",
+      "the snapshot of the registrar as JSON (docs/snapshot.schema.json) or text, on "
+      "standard output or into FILE", cmd_show },
     { "stats", 0, 1, "stats [NAME]", "what the modules report (their stats entry)", cmd_stats },
     { "sleep", 1, 1, "sleep MS", "wait, printing the progress line", cmd_sleep },
     { "wait-bound", 3, 3, "wait-bound NPI COUNT TIMEOUT_MS",
@@ -363,8 +393,8 @@ static const command commands[] = {
     { "report", 0, 0, "report",
       "the last figures of every module of the session, and the host's counters", cmd_report },
     { "check", 4, 4, "check NAME FIELD OP VALUE",
-      "fail unless the module's stats field compares as asked (==, !=, <, <=, >, >=); "
-      "for an unloaded module, its last figures", cmd_check },
+      "fail unless the module's stats field compares as asked (==, !=, <, <=, >, >=; "
+      "<, <=, >, >= want numbers); for an unloaded module, its last figures", cmd_check },
     { "expect-state", 2, 2, "expect-state NAME STATE",
       "fail unless the module is loaded, resident, unloaded or never-loaded",
       cmd_expect_state },
@@ -418,33 +448,50 @@ int commands_run(cmd_call *c, int argc, char **argv, const char *rest)
     return fail(c, "unknown command '%s' (help lists the commands)", argv[0]);
 }
 
+static void unload_at_end(session *s, host_module *m)
+{
+    cmd_call c;
+    char *argv[2];
+
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    snprintf(c.where, sizeof c.where, "end of session");
+    argv[0] = "unload";
+    argv[1] = m->name;
+    if (commands_run(&c, 2, argv, m->name) != 0) {
+        out_err("nmrhost: %s: unload: %s", c.where, c.why);
+        s->failures++;
+    }
+}
+
+/* Every module, newest first: the loaded ones, and the resident ones whose
+ * unload entry is still running (given up on after a timeout or a Ctrl-C),
+ * waited for again.  A Ctrl-C here says what the unload in progress waits
+ * for; a second one stops waiting for that module (it stays mapped). */
 void commands_unload_all(session *s)
 {
-    for (;;) {
-        host_module *m, *last = NULL;
-        cmd_call c;
-        char *argv[2];
+    host_module *m, **todo;
+    size_t n = 0, i;
 
-        for (m = host_modules(); m != NULL; m = m->next)
-            if (m->state == HOST_LOADED)
-                last = m;
-        if (last == NULL)
-            break;
-        memset(&c, 0, sizeof c);
-        c.s = s;
-        snprintf(c.where, sizeof c.where, "end of session");
-        argv[0] = "unload";
-        argv[1] = last->name;
-        if (commands_run(&c, 2, argv, last->name) != 0) {
-            out_err("nmrhost: %s: unload: %s", c.where, c.why);
-            s->failures++;
-        }
-    }
-    {
-        host_module *m;
-
-        for (m = host_modules(); m != NULL; m = m->next)
-            if (m->state == HOST_RESIDENT)
-                out_line("nmrhost: %s stays mapped until exit: %s", m->name, m->why);
-    }
+    for (m = host_modules(); m != NULL; m = m->next)
+        n++;
+    todo = calloc(n + 1, sizeof *todo);
+    if (todo == NULL)
+        return;
+    n = 0;
+    for (m = host_modules(); m != NULL; m = m->next)
+        if (m->state == HOST_LOADED || host_unload_running(m))
+            todo[n++] = m;
+    host_set_intr_policy(HOST_INTR_REPORT);
+    if (n != 0 && s->interrupted)
+        out_line("nmrhost: interrupted: unloading every module, newest first (Ctrl-C: say "
+                 "what an unload waits for)");
+    for (i = n; i-- > 0;)
+        if (todo[i]->state == HOST_LOADED || host_unload_running(todo[i]))
+            unload_at_end(s, todo[i]);
+    free(todo);
+    host_set_intr_policy(HOST_INTR_STOP);
+    for (m = host_modules(); m != NULL; m = m->next)
+        if (m->state == HOST_RESIDENT)
+            out_line("nmrhost: %s stays mapped until exit: %s", m->name, m->why);
 }

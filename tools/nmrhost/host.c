@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* dladdr, realpath */
 #include "host.h"
 
+#include "intr.h"
 #include "out.h"
 #include "residue.h"
 
@@ -31,6 +32,7 @@ static host_module *loaded_head;     /* loaded and resident, load order */
 static host_module *history_head;    /* unloaded, most recent first */
 static unsigned long n_loads, n_unloads, n_resident;
 static atomic_ulong n_misuse, n_watchdog;
+static host_intr_policy intr_policy = HOST_INTR_STOP;
 
 /* The module being unloaded, for the watchdog's reports. */
 static pthread_mutex_t unloading_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -91,6 +93,8 @@ static void set_unloading(const char *name)
     snprintf(unloading_name, sizeof unloading_name, "%s", name != NULL ? name : "");
     pthread_mutex_unlock(&unloading_lock);
 }
+
+void host_set_intr_policy(host_intr_policy policy) { intr_policy = policy; }
 
 void host_init(const host_config *config)
 {
@@ -274,24 +278,33 @@ static char *find_module(const char *spec, char *why, size_t whysize)
         }
         return strdup(spec);
     }
-    while (dirs != NULL && *dirs != '\0') {
-        const char *end = strchr(dirs, ':');
-        int dlen = end != NULL ? (int)(end - dirs) : (int)strlen(dirs);
+    /* the module path, then the current directory (as "./NAME": dlopen
+     * of a name without a slash would search the library path instead) */
+    for (;;) {
+        const char *end = dirs != NULL ? strchr(dirs, ':') : NULL;
+        int dlen = dirs == NULL ? 1 : end != NULL ? (int)(end - dirs) : (int)strlen(dirs);
         static const char *const suffix[] = { "", ".so" };
         size_t k;
 
-        for (k = 0; k < 2; k++) {
-            snprintf(buf, sizeof buf, "%.*s/%s%s", dlen, dirs, spec, suffix[k]);
-            if (dlen > 0 && is_file(buf))
-                return strdup(buf);
+        if (dlen > 0) {
+            for (k = 0; k < 2; k++) {
+                snprintf(buf, sizeof buf, "%.*s/%s%s", dlen, dirs != NULL ? dirs : ".", spec,
+                         suffix[k]);
+                if (is_file(buf))
+                    return strdup(buf);
+            }
         }
-        dirs = end != NULL ? end + 1 : NULL;
+        if (dirs == NULL)
+            break;
+        dirs = end != NULL ? end + 1 : NULL;     /* NULL: the current directory next */
     }
-    if (is_file(spec))
-        return strdup(spec);
-    snprintf(why, whysize, "cannot find module '%s' (looked in %s)", spec,
-             cfg.module_path != NULL && cfg.module_path[0] ? cfg.module_path
-                                                           : "the current directory");
+    if (cfg.module_path != NULL && cfg.module_path[0] != '\0')
+        snprintf(why, whysize, "cannot find module '%s' (looked for %s and %s.so in %s, then "
+                 "in the current directory)", spec, spec, spec, cfg.module_path);
+    else
+        snprintf(why, whysize, "cannot find module '%s' (looked for %s and %s.so in the "
+                 "current directory; -M or NMRHOST_MODULE_PATH give a module path)", spec,
+                 spec, spec);
     return NULL;
 }
 
@@ -495,12 +508,11 @@ static void *unload_thread(void *arg)
     return NULL;
 }
 
-static void report_holdup(host_module *m, uint64_t elapsed_ms)
+/* What the module still has in the registrar, while its unload runs. */
+static void report_left(host_module *m)
 {
     residue r;
 
-    out_line("nmrhost: unload of %s still running after %llu ms", m->name,
-             (unsigned long long)elapsed_ms);
     if (residue_take(m, &r) != 0)
         return;
     if (r.n == 0) {
@@ -513,20 +525,99 @@ static void report_holdup(host_module *m, uint64_t elapsed_ms)
     residue_free(&r);
 }
 
-/* Run the unload entry; 0 when it returned (status in *st), -1 when it was
- * abandoned (still running) after the timeout. */
+static void report_holdup(host_module *m, uint64_t elapsed_ms)
+{
+    out_line("nmrhost: unload of %s still running after %llu ms", m->name,
+             (unsigned long long)elapsed_ms);
+    report_left(m);
+}
+
+#define WAIT_DONE 0
+#define WAIT_TIMEOUT 1
+#define WAIT_INTR 2
+
+/* Wait for a running unload entry, reporting what holds it up after
+ * unload_warn_ms, 2x, 4x...  WAIT_DONE when it has returned; WAIT_TIMEOUT
+ * after unload_timeout_ms; WAIT_INTR after a Ctrl-C (HOST_INTR_STOP), or
+ * after the second one (HOST_INTR_REPORT: the first says what it waits
+ * for).  The times count from start. */
+static int wait_job(host_module *m, unload_job *job, uint64_t start)
+{
+    uint64_t next_warn_ms = cfg.unload_warn_ms;
+    unsigned mark = intr_count();
+    int told = 0, result = WAIT_DONE;
+
+    pthread_mutex_lock(&job->lock);
+    while (!job->done) {
+        uint64_t now = host_now_ns(), elapsed_ms = (now - start) / 1000000u;
+        uint64_t wake = now + 50000000u;      /* look at Ctrl-C every 50 ms */
+        struct timespec ts;
+
+        if (intr_since(mark)) {
+            mark = intr_count();
+            if (intr_policy == HOST_INTR_STOP || told) {
+                result = WAIT_INTR;
+                break;
+            }
+            told = 1;
+            pthread_mutex_unlock(&job->lock);
+            out_line("nmrhost: Ctrl-C: waiting for the unload of %s (its unload entry has run "
+                     "for %llu ms); Ctrl-C again to stop waiting (%s then stays mapped)",
+                     m->name, (unsigned long long)elapsed_ms, m->name);
+            report_left(m);
+            pthread_mutex_lock(&job->lock);
+            continue;
+        }
+        if (cfg.unload_timeout_ms != 0 && elapsed_ms >= cfg.unload_timeout_ms) {
+            result = WAIT_TIMEOUT;
+            break;
+        }
+        if (next_warn_ms != 0 && elapsed_ms >= next_warn_ms) {
+            pthread_mutex_unlock(&job->lock);
+            report_holdup(m, elapsed_ms);
+            pthread_mutex_lock(&job->lock);
+            next_warn_ms *= 2;
+            continue;
+        }
+        if (next_warn_ms != 0 && start + next_warn_ms * 1000000u < wake)
+            wake = start + next_warn_ms * 1000000u;
+        if (cfg.unload_timeout_ms != 0 && start + cfg.unload_timeout_ms * 1000000ull < wake)
+            wake = start + cfg.unload_timeout_ms * 1000000ull;
+        ts.tv_sec = (time_t)(wake / 1000000000u);
+        ts.tv_nsec = (long)(wake % 1000000000u);
+        pthread_cond_timedwait(&job->cond, &job->lock, &ts);
+    }
+    pthread_mutex_unlock(&job->lock);
+    return result;
+}
+
+/* A returned unload job: join it, free it; its status. */
+static NTSTATUS reap_job(unload_job *job)
+{
+    NTSTATUS st;
+
+    pthread_join(job->thread, NULL);
+    st = job->status;
+    pthread_cond_destroy(&job->cond);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+    return st;
+}
+
+/* Run the unload entry; WAIT_DONE when it returned (status in *st), or
+ * WAIT_TIMEOUT / WAIT_INTR when it was left running (priv->job). */
 static int run_unload(host_module *m, NTSTATUS *st)
 {
     module_private *priv = m->iface.host_private;
     unload_job *job = calloc(1, sizeof *job);
     pthread_condattr_t ca;
-    uint64_t start = host_now_ns(), next_warn_ms = cfg.unload_warn_ms;
-    int abandoned = 0;
+    uint64_t start = host_now_ns();
+    int r;
 
     if (job == NULL) {                 /* run it here, unwatched */
         *st = m->unload();
         priv->unload_returned = 1;
-        return 0;
+        return WAIT_DONE;
     }
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -540,53 +631,23 @@ static int run_unload(host_module *m, NTSTATUS *st)
         free(job);
         *st = m->unload();
         priv->unload_returned = 1;
-        return 0;
+        return WAIT_DONE;
     }
-    pthread_mutex_lock(&job->lock);
-    while (!job->done) {
-        uint64_t elapsed_ms = (host_now_ns() - start) / 1000000u;
-        uint64_t wake_ms = UINT64_MAX;
-        struct timespec ts;
-
-        if (cfg.unload_timeout_ms != 0 && elapsed_ms >= cfg.unload_timeout_ms) {
-            abandoned = 1;
-            break;
-        }
-        if (next_warn_ms != 0 && elapsed_ms >= next_warn_ms) {
-            pthread_mutex_unlock(&job->lock);
-            report_holdup(m, elapsed_ms);
-            pthread_mutex_lock(&job->lock);
-            next_warn_ms *= 2;
-            continue;
-        }
-        if (next_warn_ms != 0)
-            wake_ms = next_warn_ms;
-        if (cfg.unload_timeout_ms != 0 && cfg.unload_timeout_ms < wake_ms)
-            wake_ms = cfg.unload_timeout_ms;
-        if (wake_ms == UINT64_MAX) {
-            pthread_cond_wait(&job->cond, &job->lock);
-            continue;
-        }
-        {
-            uint64_t t = start + wake_ms * 1000000u;
-
-            ts.tv_sec = (time_t)(t / 1000000000u);
-            ts.tv_nsec = (long)(t % 1000000000u);
-        }
-        pthread_cond_timedwait(&job->cond, &job->lock, &ts);
-    }
-    pthread_mutex_unlock(&job->lock);
-    if (abandoned) {
+    r = wait_job(m, job, start);
+    if (r != WAIT_DONE) {
         priv->job = job;               /* the thread still uses it */
-        return -1;
+        return r;
     }
-    pthread_join(job->thread, NULL);
-    *st = job->status;
-    pthread_cond_destroy(&job->cond);
-    pthread_mutex_destroy(&job->lock);
-    free(job);
+    *st = reap_job(job);
     priv->unload_returned = 1;
-    return 0;
+    return WAIT_DONE;
+}
+
+int host_unload_running(const host_module *m)
+{
+    const module_private *priv = m->iface.host_private;
+
+    return m->state == HOST_RESIDENT && !priv->unload_returned && priv->job != NULL;
 }
 
 /* The unload entry has run: unmap if nothing is left. */
@@ -645,31 +706,32 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
     uint64_t start = host_now_ns(), t0;
     NTSTATUS st;
     char note[128] = "";
+    int rc;
 
     if (t != NULL)
         memset(t, 0, sizeof *t);
     if (m->state == HOST_RESIDENT) {
         if (!priv->unload_returned && priv->job != NULL) {
-            unload_job *job = priv->job;
-            int done;
+            /* a running unload that was given up on: wait for it again */
+            int r;
 
-            pthread_mutex_lock(&job->lock);
-            done = job->done;
-            st = job->status;
-            pthread_mutex_unlock(&job->lock);
-            if (done) {                /* the abandoned unload has returned */
-                pthread_join(job->thread, NULL);
-                pthread_cond_destroy(&job->cond);
-                pthread_mutex_destroy(&job->lock);
-                free(job);
-                priv->job = NULL;
-                priv->unload_returned = 1;
-                if (m->stats != NULL)
-                    m->stats(m->last_stats, sizeof m->last_stats);
-                if (st != STATUS_SUCCESS)
-                    snprintf(note, sizeof note, " (its unload entry returned %s, 0x%08x)",
-                             nmr_status_name(st), (unsigned)st);
+            set_unloading(m->name);
+            r = wait_job(m, priv->job, start);
+            set_unloading(NULL);
+            if (r != WAIT_DONE) {
+                snprintf(why, whysize, "%s: %s; its unload entry is still running: kept "
+                         "resident", m->name, r == WAIT_INTR ? "interrupted (Ctrl-C)"
+                         : "it did not return in time either");
+                return -1;
             }
+            st = reap_job(priv->job);
+            priv->job = NULL;
+            priv->unload_returned = 1;
+            if (m->stats != NULL)
+                m->stats(m->last_stats, sizeof m->last_stats);
+            if (st != STATUS_SUCCESS)
+                snprintf(note, sizeof note, " (its unload entry returned %s, 0x%08x)",
+                         nmr_status_name(st), (unsigned)st);
         }
         if (!priv->unload_returned) {
             snprintf(why, whysize, "%s: its unload entry is still running: cannot unmap",
@@ -685,7 +747,19 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
     host_stats(m, m->last_stats, sizeof m->last_stats);
     set_unloading(m->name);
     t0 = host_now_ns();
-    if (run_unload(m, &st) != 0) {
+    rc = run_unload(m, &st);
+    if (rc == WAIT_INTR) {
+        set_unloading(NULL);
+        m->state = HOST_RESIDENT;
+        snprintf(m->why, sizeof m->why, "unload interrupted (Ctrl-C), its unload entry still "
+                 "running");
+        n_resident++;
+        snprintf(why, whysize, "%s: interrupted (Ctrl-C) after %llu ms; kept resident, its "
+                 "unload entry still running (unload %s again waits for it)", m->name,
+                 (unsigned long long)((host_now_ns() - start) / 1000000u), m->name);
+        return -1;
+    }
+    if (rc != WAIT_DONE) {
         set_unloading(NULL);
         report_holdup(m, (host_now_ns() - start) / 1000000u);
         m->state = HOST_RESIDENT;

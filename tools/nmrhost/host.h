@@ -83,10 +83,21 @@ host_module *host_find_any(const char *name);    /* including unloaded */
 int host_load(const char *spec, int argc, char **argv, host_module **out, char *why,
               size_t whysize);
 
-/* Unload a loaded module (or retry a resident one whose unload returned:
- * check again, unmap if now clean).  0 when unmapped, -1 with the reason in
+/* Unload a loaded module (or retry a resident one: wait for its unload
+ * entry if it is still running, check again, unmap if now clean).  0 when unmapped, -1 with the reason in
  * why otherwise.  times may be NULL. */
 int host_unload(host_module *m, host_unload_times *times, char *why, size_t whysize);
+
+/* 1 when the module is resident with its unload entry still running (given
+ * up on after a timeout or a Ctrl-C): host_unload waits for it again. */
+int host_unload_running(const host_module *m);
+
+/* What a Ctrl-C (intr.h) does to an unload waiting for its unload entry:
+ * STOP (the default) stops waiting at once: the module stays resident, its
+ * unload running.  REPORT (the end of a session) says what the unload
+ * waits for, and stops waiting at the next Ctrl-C. */
+typedef enum host_intr_policy { HOST_INTR_STOP, HOST_INTR_REPORT } host_intr_policy;
+void host_set_intr_policy(host_intr_policy policy);
 
 /* The module's stats line into buf ("" when it has none); for an unloaded
  * module, its last one.  Returns 0, or -1 when it has no stats entry. */

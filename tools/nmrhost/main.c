@@ -7,6 +7,7 @@
  * commands included), 1 when one failed, 2 for bad options.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "intr.h"
 #include "lineread.h"
 #include "out.h"
 #include "script.h"
@@ -29,8 +30,8 @@ static void usage(FILE *f)
             "  SCRIPT             run the commands of a file ('-': standard input);\n"
             "                     with no SCRIPT: a prompt on a terminal, else standard input\n"
             "  -c COMMANDS        run these commands (';' separates them), then exit\n"
-            "  -M, --module-path DIRS  where load looks for NAME and NAME.so (':' separated;\n"
-            "                     default $NMRHOST_MODULE_PATH, then the current directory)\n"
+            "  -M, --module-path DIRS  where load looks for NAME and NAME.so before the\n"
+            "                     current directory (':' separated; default $NMRHOST_MODULE_PATH)\n"
             "  -e, --errexit      stop at the first command that fails\n"
             "  -q, --quiet        no line for each successful load/unload, no module log lines\n"
             "  --progress=auto|on|off  the progress line during sleep and waits (auto: on a\n"
@@ -41,7 +42,10 @@ static void usage(FILE *f)
             "  --unload-timeout-ms=MS  give up waiting for an unload entry after MS: the\n"
             "                     module stays resident (default 0: wait for ever)\n"
             "  -V, --version      version and line-editing support\n"
-            "  -h, --help         this text; 'help' at the prompt lists the commands\n");
+            "  -h, --help         this text; 'help' at the prompt lists the commands\n"
+            "Ctrl-C stops the command in progress (at the prompt: drops the line; in a\n"
+            "script: stops it); every module is then unloaded and the report printed.\n"
+            "Exit status: 0 ok, 1 a command failed, 2 bad options, 130 interrupted.\n");
 }
 
 static unsigned long opt_number(const char *name, const char *text)
@@ -118,6 +122,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* before any thread: every thread inherits SIGINT blocked (intr.h) */
+    if (intr_init() != 0)
+        fprintf(stderr, "nmrhost: cannot watch for Ctrl-C: it will kill the host\n");
     out_init(progress);
     s.progress_ms = progress_ms > 0 ? (unsigned)progress_ms
                                     : out_progress_live() ? 250u : 1000u;
@@ -172,7 +179,11 @@ int main(int argc, char **argv)
     }
     (void)stopped;
     commands_unload_all(&s);
+    if (intr_count() != 0)             /* Ctrl-C was pressed: the whole story */
+        view_report(&s);
     if (s.failures != 0)
         out_err("nmrhost: %u command%s failed", s.failures, s.failures == 1 ? "" : "s");
+    if (s.interrupted)
+        return 130;
     return s.failures != 0 ? 1 : 0;
 }

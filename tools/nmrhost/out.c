@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "out.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
@@ -14,6 +15,8 @@ static pthread_mutex_t out_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int progress_on;     /* print progress lines */
 static int progress_live;   /* redraw in place */
 static int line_shown;      /* a live progress line is on screen [out_mutex] */
+static int prompt_shown;    /* the prompt is on screen, waiting for input [out_mutex] */
+static int redraw_pipe[2] = { -1, -1 };
 
 void out_init(out_progress_mode mode)
 {
@@ -34,6 +37,56 @@ static void erase_locked(void)
         fputs("\r\033[K", stdout);
         line_shown = 0;
     }
+    if (prompt_shown == 1) {
+        /* a line from another thread while the prompt waits: it goes where
+         * the prompt was, and the reader draws the prompt again below it */
+        ssize_t n;
+
+        fputs("\r\033[K", stdout);
+        prompt_shown = 2;
+        n = write(redraw_pipe[1], "r", 1);
+        (void)n;
+    }
+}
+
+int out_prompt_init(void)
+{
+    int i;
+
+    if (redraw_pipe[0] >= 0)
+        return redraw_pipe[0];
+    if (pipe(redraw_pipe) != 0)
+        return -1;
+    for (i = 0; i < 2; i++) {
+        fcntl(redraw_pipe[i], F_SETFD, FD_CLOEXEC);
+        fcntl(redraw_pipe[i], F_SETFL, fcntl(redraw_pipe[i], F_GETFL) | O_NONBLOCK);
+    }
+    return redraw_pipe[0];
+}
+
+void out_lock(void) { pthread_mutex_lock(&out_mutex); }
+void out_unlock(void) { pthread_mutex_unlock(&out_mutex); }
+
+void out_prompt_shown_locked(int shown)
+{
+    char buf[64];
+
+    prompt_shown = shown && redraw_pipe[1] >= 0;
+    if (redraw_pipe[0] >= 0)
+        while (read(redraw_pipe[0], buf, sizeof buf) > 0)
+            ;
+}
+
+int out_prompt_overwritten_locked(void)
+{
+    int was = prompt_shown == 2;
+    char buf[64];
+
+    if (was)
+        prompt_shown = 1;
+    while (redraw_pipe[0] >= 0 && read(redraw_pipe[0], buf, sizeof buf) > 0)
+        ;
+    return was;
 }
 
 void out_line(const char *format, ...)

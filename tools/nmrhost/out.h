@@ -32,6 +32,18 @@ void out_progress(const char *line);
 /* End the live line (keep it on screen). */
 void out_progress_end(void);
 
+/* The interactive prompt (lineread.c).  While the reader says the prompt
+ * is shown, a line written by any thread first erases the prompt's line
+ * and makes the descriptor that out_prompt_init() returns readable: the
+ * reader then draws the prompt again, with what was typed, below it.  The
+ * reader holds the lock (out_lock) while line editing writes. */
+int out_prompt_init(void);                  /* the descriptor, or -1 */
+void out_lock(void);
+void out_unlock(void);
+void out_prompt_shown_locked(int shown);
+/* 1 once when something was written over the prompt since last asked. */
+int out_prompt_overwritten_locked(void);
+
 /* Write directly to stdout under the output lock. */
 FILE *out_begin(void);
 void out_end(void);

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "script.h"
 
+#include "intr.h"
 #include "out.h"
 
 #include <ctype.h>
@@ -298,6 +299,8 @@ static int run_block(session *s, const char *src, const block *b, size_t from, s
     for (i = from; i < to; i++) {
         char w[32];
 
+        if (intr_since(s->intr_mark))
+            return -1;                 /* Ctrl-C stops the whole block */
         first_word(b->lines[i].text, w, sizeof w, NULL);
         if (strcmp(w, "repeat") == 0) {
             size_t end = matching_end(b, i, to);
@@ -313,15 +316,31 @@ static int run_block(session *s, const char *src, const block *b, size_t from, s
     return 0;
 }
 
+/* After a statement (or the end of input) that a Ctrl-C came during: at the
+ * prompt, go on; in a script, stop.  1 when the script must stop. */
+static int interrupted(session *s, line_reader *r, int lineno)
+{
+    if (!intr_since(s->intr_mark))
+        return 0;
+    s->interrupted = 1;
+    if (lr_interactive(r))
+        return 0;
+    out_err("nmrhost: %s:%d: interrupted (Ctrl-C): the rest of the script is not run",
+            lr_name(r), lineno);
+    return 1;
+}
+
 int script_run(session *s, line_reader *r)
 {
     const char *src = lr_name(r);
-    int lineno;
+    int lineno = 0;
     char *text;
 
+    s->intr_mark = intr_count();
     while ((text = lr_next(r, "nmrhost> ", &lineno)) != NULL) {
         char w[32];
 
+        s->intr_mark = intr_count();
         first_word(text, w, sizeof w, NULL);
         if (strcmp(w, "repeat") == 0) {
             /* read the whole block, then run it */
@@ -357,7 +376,9 @@ int script_run(session *s, line_reader *r)
             }
             rc = run_block(s, src, &b, 0, b.n, "");
             block_free(&b);
-            if (rc != 0)
+            if (interrupted(s, r, start))
+                return -1;
+            if (rc != 0 && !(lr_interactive(r) && intr_since(s->intr_mark)))
                 return -1;
             continue;
         }
@@ -365,9 +386,15 @@ int script_run(session *s, line_reader *r)
             int rc = run_line(s, src, lineno, "", text);
 
             free(text);
-            if (rc != 0)
+            if (interrupted(s, r, lineno))
+                return -1;
+            if (rc != 0 && !(s->interrupted && lr_interactive(r) && !s->quit &&
+                             intr_since(s->intr_mark)))
                 return -1;
         }
+        s->intr_mark = intr_count();
     }
+    if (!lr_interactive(r) && interrupted(s, r, lineno))   /* while waiting for input */
+        return -1;
     return 0;
 }

@@ -16,6 +16,8 @@ typedef struct session {
     unsigned failures;      /* commands that failed unexpectedly */
     unsigned expected;      /* failures that expect-fail wanted */
     int quit;               /* quit was given */
+    unsigned intr_mark;     /* intr_count() when the current statement began */
+    int interrupted;        /* Ctrl-C stopped a command or the script */
     uint64_t start_ns;
 } session;
 
@@ -38,6 +40,9 @@ void commands_unload_all(session *s);
 void view_list(void);
 void view_bindings(void);
 int view_graph(const char *dotfile, char *why, size_t whysize);
+/* The snapshot as JSON or text (nmr_snapshot_write) to path, or standard
+ * output when path is NULL.  0, or -1 with why. */
+int view_show(nmr_dump_format format, const char *path, char *why, size_t whysize);
 void view_report(const session *s);
 /* Print one progress line (rates since the previous one). */
 void view_progress(const session *s);

@@ -142,13 +142,130 @@ static int on_path(const char *prog)
     return 0;
 }
 
+/* The inside of a DOT string: quotes and backslashes escaped. */
+static void dot_quoted(FILE *f, const char *text)
+{
+    for (; *text != '\0'; text++) {
+        if (*text == '"' || *text == '\\')
+            fputc('\\', f);
+        if (*text == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*text, f);
+    }
+}
+
+static int binding_blocked(const nmr_binding_info *b)
+{
+    int side;
+
+    if (b->state != NMR_BINDING_DETACHING)
+        return 0;
+    for (side = 0; side < 2; side++)
+        if (b->half[side] == NMR_HALF_CALLING || b->half[side] == NMR_HALF_PENDING)
+            return 1;
+    return 0;
+}
+
+static const char *edge_style(const nmr_binding_info *b)
+{
+    if (binding_blocked(b))
+        return "color=\"red\", fontcolor=\"red\", style=bold, penwidth=2";
+    switch (b->state) {
+    case NMR_BINDING_OFFERING: return "color=\"royalblue\", fontcolor=\"royalblue\", style=dashed";
+    case NMR_BINDING_ATTACHED: return "color=\"forestgreen\", fontcolor=\"forestgreen\"";
+    case NMR_BINDING_DETACHING: return "color=\"darkorange\", fontcolor=\"darkorange3\"";
+    }
+    return "";
+}
+
+static const char *node_style(const nmr_registration_info *r)
+{
+    switch (r->state) {
+    case NMR_REGISTRATION_ACTIVE: return "style=solid";
+    case NMR_REGISTRATION_DEREGISTERING: return "style=dashed";
+    case NMR_REGISTRATION_WAITING: return "style=\"dashed,filled\", fillcolor=\"lightyellow\"";
+    }
+    return "";
+}
+
+/* The binding graph as DOT: one node per registration, labelled with the
+ * name of the module that owns it (the module ID when no loaded module
+ * does) and its role; the NPI, module ID, handle and state are in the
+ * node's tooltip, the NPI also in the label of its cluster.  One small
+ * legend node. */
+static void write_dot(const nmr_snapshot *snap, FILE *f)
+{
+    char name[HOST_NAME_LEN + NMR_MODULE_ID_TEXT], npi[NMR_MODULE_ID_TEXT];
+    char mod[NMR_MODULE_ID_TEXT], tip[512];
+    size_t i, k, cluster = 0;
+    int *done = calloc(snap->nregistrations + 1, sizeof *done);
+
+    fprintf(f, "digraph nmr {\n"
+               "  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=10, labelloc=t, "
+               "label=\"nmrhost: %zu registration%s, %zu binding%s\"];\n"
+               "  node [fontname=\"Helvetica\", fontsize=10];\n"
+               "  edge [fontname=\"Helvetica\", fontsize=9];\n",
+            snap->nregistrations, snap->nregistrations == 1 ? "" : "s", snap->nbindings,
+            snap->nbindings == 1 ? "" : "s");
+    for (i = 0; done != NULL && i < snap->nregistrations; i++) {
+        const GUID *g = &snap->registrations[i].npi_id;
+
+        if (done[i])
+            continue;
+        npi_text(g, npi, sizeof npi);
+        fprintf(f, "  subgraph cluster_npi%zu {\n    label=\"NPI %s\"; fontsize=9; "
+                   "style=\"rounded,dashed\"; color=\"gray50\";\n", cluster++, npi);
+        for (k = i; k < snap->nregistrations; k++) {
+            const nmr_registration_info *r = &snap->registrations[k];
+
+            if (done[k] || memcmp(&r->npi_id, g, sizeof *g) != 0)
+                continue;
+            done[k] = 1;
+            residue_owner_name(r, name, sizeof name);
+            nmr_module_id_format(&r->module_id, mod, sizeof mod);
+            snprintf(tip, sizeof tip, "%s registration %p\nNPI %s\nmodule ID %s\n"
+                     "number %lu, %s, %zu binding%s", nmr_role_name(r->role), r->handle, npi,
+                     mod, (unsigned long)r->number, nmr_registration_state_name(r->state),
+                     r->bindings, r->bindings == 1 ? "" : "s");
+            fprintf(f, "    r%zu [shape=%s, %s, label=\"", k,
+                    r->role == NMR_ROLE_CLIENT ? "box" : "ellipse", node_style(r));
+            dot_quoted(f, name);
+            fprintf(f, "\\n%s%s\", tooltip=\"", nmr_role_name(r->role),
+                    r->state == NMR_REGISTRATION_ACTIVE ? "" : ", deregistering");
+            dot_quoted(f, tip);
+            fputs("\"];\n", f);
+        }
+        fputs("  }\n", f);
+    }
+    free(done);
+    for (i = 0; i < snap->nbindings; i++) {
+        const nmr_binding_info *b = &snap->bindings[i];
+
+        fprintf(f, "  r%zu -> r%zu [%s, label=\"%s", b->client, b->provider, edge_style(b),
+                nmr_binding_state_name(b->state));
+        if (b->state == NMR_BINDING_DETACHING)
+            fprintf(f, " %llu ms", (unsigned long long)b->detaching_ms);
+        fprintf(f, "\", tooltip=\"binding %p: client half %s, provider half %s\"];\n",
+                b->handle, nmr_half_name(b->half[0]), nmr_half_name(b->half[1]));
+    }
+    fputs("  legend [shape=plaintext, fontsize=7, label=<<table border=\"0\" "
+          "cellborder=\"0\" cellspacing=\"0\" cellpadding=\"0\">"
+          "<tr><td align=\"left\">box client, ellipse provider</td></tr>"
+          "<tr><td align=\"left\">dashed: deregistering</td></tr>"
+          "<tr><td align=\"left\"><font color=\"forestgreen\">attached</font> "
+          "<font color=\"royalblue\">offering</font> "
+          "<font color=\"darkorange3\">detaching</font> "
+          "<font color=\"red\">blocked</font></td></tr></table>>];\n"
+          "}\n", f);
+}
+
 int view_graph(const char *dotfile, char *why, size_t whysize)
 {
     nmr_snapshot *snap = NULL;
     FILE *f;
     char png[4096];
     size_t len = strlen(dotfile);
-    int rc;
 
     if (nmr_snapshot_take(NULL, &snap) != STATUS_SUCCESS) {
         snprintf(why, whysize, "no snapshot (out of memory)");
@@ -160,9 +277,9 @@ int view_graph(const char *dotfile, char *why, size_t whysize)
         nmr_snapshot_free(snap);
         return -1;
     }
-    rc = nmr_snapshot_write(snap, NMR_DUMP_DOT, f);
+    write_dot(snap, f);
     nmr_snapshot_free(snap);
-    if (fclose(f) != 0 || rc != 0) {
+    if (ferror(f) | (fclose(f) != 0)) {
         snprintf(why, whysize, "cannot write '%s': %s", dotfile, strerror(errno));
         return -1;
     }
@@ -187,6 +304,40 @@ int view_graph(const char *dotfile, char *why, size_t whysize)
         }
     }
     out_line("wrote %s and %s", dotfile, png);
+    return 0;
+}
+
+int view_show(nmr_dump_format format, const char *path, char *why, size_t whysize)
+{
+    nmr_snapshot *snap = NULL;
+    FILE *f;
+    int rc;
+
+    if (nmr_snapshot_take(NULL, &snap) != STATUS_SUCCESS) {
+        snprintf(why, whysize, "no snapshot (out of memory)");
+        return -1;
+    }
+    if (path == NULL) {
+        f = out_begin();
+        rc = nmr_snapshot_write(snap, format, f);
+        out_end();
+        nmr_snapshot_free(snap);
+        if (rc != 0)
+            snprintf(why, whysize, "cannot write the snapshot: %s", strerror(errno));
+        return rc != 0 ? -1 : 0;
+    }
+    f = fopen(path, "w");
+    if (f == NULL) {
+        snprintf(why, whysize, "cannot create '%s': %s", path, strerror(errno));
+        nmr_snapshot_free(snap);
+        return -1;
+    }
+    rc = nmr_snapshot_write(snap, format, f);
+    nmr_snapshot_free(snap);
+    if ((fclose(f) != 0) | (rc != 0)) {
+        snprintf(why, whysize, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
