@@ -19,6 +19,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "alloc.h"
+#include "thread_key.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,7 +52,7 @@ static void thread_exit(void *p)
 
 static void make_exit_key(void)
 {
-    pthread_key_create(&exit_key, thread_exit);
+    nmr_thread_key_create(&exit_key, thread_exit);
 }
 
 /* Blocks come from calloc directly (never nmr_alloc) and are never freed:

@@ -167,11 +167,34 @@ static void report_detach_misuse(const nmr_binding *b, const deferred_misuse *m)
                           (unsigned)m->status);
 }
 
+/*
+ * A detach half is complete.  Lock held on entry and on return.  Events of
+ * one binding must arrive in order (nmr/trace.h), and once both halves are
+ * COMPLETE another thread may run the cleanups and tell CLEANUP: so the
+ * HALF_COMPLETE event, and any misuse report about this half, are told
+ * before the half is published as COMPLETE.  Meanwhile it is COMPLETING,
+ * which no other thread takes for complete.  With nothing to tell, no
+ * extra lock round trip.
+ */
+static void finish_half_locked(nmr_binding *b, int side, const deferred_misuse *m,
+                               int nmisuse)
+{
+    int traced = NMR_TRACING();
+    if (traced || nmisuse > 0) {
+        b->half[side] = NMR_H_COMPLETING;
+        pthread_mutex_unlock(lock_of(b));
+        for (int i = 0; i < nmisuse; i++)
+            report_detach_misuse(b, &m[i]);
+        if (traced)
+            nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, side, 0);
+        pthread_mutex_lock(lock_of(b));
+    }
+    b->half[side] = NMR_H_COMPLETE;
+}
+
 void nmr_binding_detach(nmr_binding *b)
 {
     pthread_mutex_t *lock = lock_of(b);
-    deferred_misuse misuse[2];
-    int nmisuse = 0, completed[2] = {0, 0};
 
     pthread_mutex_lock(lock);
     assert(b->state == NMR_B_DETACHING);
@@ -182,13 +205,8 @@ void nmr_binding_detach(nmr_binding *b)
         b->since[side] = nmr_stamp_ms();
         pthread_mutex_unlock(lock);
 
-        /* The provider half always follows the client's (R13), so the
-         * client half's completion is told here, before the next call. */
-        if (NMR_TRACING()) {
-            if (side == NMR_PROVIDER && completed[NMR_CLIENT])
-                nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_CLIENT, 0);
+        if (NMR_TRACING())
             nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0);
-        }
         nmr_frame f;
         nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_DETACH);
         NTSTATUS s = b->reg[side]->detach(b->ctx[side]);
@@ -196,27 +214,24 @@ void nmr_binding_detach(nmr_binding *b)
 
         /* R14/R15: SUCCESS = complete, PENDING = completion to come,
          * anything else counts as SUCCESS and is misuse. */
+        deferred_misuse misuse[2];
+        int nmisuse = 0, complete = 1;
         pthread_mutex_lock(lock);
         if (b->half[side] == NMR_H_CALLING_DONE) {
-            b->half[side] = NMR_H_COMPLETE;
             if (s == STATUS_SUCCESS)
                 misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_NOT_PENDING, side, s};
         } else if (s == STATUS_PENDING) {
             b->half[side] = NMR_H_PENDING;
-        } else {
-            b->half[side] = NMR_H_COMPLETE;
+            complete = 0;
         }
-        completed[side] = b->half[side] == NMR_H_COMPLETE;
         if (s != STATUS_SUCCESS && s != STATUS_PENDING)
             misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_BAD_DETACH_STATUS, side, s};
+        if (complete)
+            finish_half_locked(b, side, misuse, nmisuse);
     }
     int ready = ready_for_cleanup_locked(b);
     pthread_mutex_unlock(lock);
 
-    for (int i = 0; i < nmisuse; i++)
-        report_detach_misuse(b, &misuse[i]);
-    if (completed[NMR_PROVIDER] && NMR_TRACING())
-        nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, NMR_PROVIDER, 0);
     if (ready)
         run_cleanups(b);
 }
@@ -385,22 +400,20 @@ static void detach_complete(HANDLE h, nmr_side side)
         return;
     }
     nmr_binding *b = nmr_container_of(o, nmr_binding, obj);
-    int ready = 0, misuse = 0, dead = 0, completed = 0;
+    int ready = 0, misuse = 0, dead = 0;
     pthread_mutex_lock(lock_of(b));
-    if (b->state == NMR_B_GONE)
+    if (b->state == NMR_B_GONE) {
         dead = 1;
-    else if (b->half[side] == NMR_H_CALLING)
+    } else if (b->half[side] == NMR_H_CALLING) {
         b->half[side] = NMR_H_CALLING_DONE; /* R15: finished when it returns */
-    else if (b->half[side] == NMR_H_PENDING) {
-        b->half[side] = NMR_H_COMPLETE;
-        completed = 1;
+    } else if (b->half[side] == NMR_H_PENDING) {
+        finish_half_locked(b, side, NULL, 0);
         ready = ready_for_cleanup_locked(b);
-    } else
-        misuse = 1;
+    } else {
+        misuse = 1; /* not started, completed, or completing right now */
+    }
     pthread_mutex_unlock(lock_of(b));
 
-    if (completed && NMR_TRACING())
-        nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, side, 0);
     if (dead)
         nmr_report_misuse(NMR_MISUSE_BAD_HANDLE,
                           "%s: %p is not a live binding handle (R26)",

@@ -5,6 +5,8 @@
  */
 #include "callstack.h"
 
+#include "core.h"
+
 #include <assert.h>
 #include <stddef.h>
 
@@ -20,6 +22,12 @@ void nmr_callstack_push(nmr_frame *f, const void *binding,
     f->what = what;
     f->up = top;
     top = f;
+}
+
+void nmr_callstack_push_queue(nmr_frame *f, struct nmr_binding *const *head)
+{
+    nmr_callstack_push(f, NULL, NULL, NULL, NMR_CB_QUEUE);
+    f->queue = head;
 }
 
 void nmr_callstack_pop(nmr_frame *f)
@@ -38,8 +46,14 @@ int nmr_callstack_inside(const void *binding, nmr_callback what)
 
 int nmr_callstack_inside_registration(const void *reg)
 {
-    for (const nmr_frame *f = top; f != NULL; f = f->up)
-        if (f->reg[0] == reg || f->reg[1] == reg)
+    for (const nmr_frame *f = top; f != NULL; f = f->up) {
+        if (f->what == NMR_CB_QUEUE) {
+            for (const nmr_binding *b = *f->queue; b != NULL; b = b->work_next)
+                if (b->reg[NMR_CLIENT] == reg || b->reg[NMR_PROVIDER] == reg)
+                    return 1;
+        } else if (f->reg[0] == reg || f->reg[1] == reg) {
             return 1;
+        }
+    }
     return 0;
 }

@@ -8,8 +8,15 @@
  *
  *  - is this thread inside ClientAttachProvider of binding B?  (R8: only
  *    there may NmrClientAttachProvider be called);
- *  - is this thread inside any callback of a binding of registration R?
- *    (R20: then waiting for R would wait for ourselves: deadlock).
+ *  - is this thread inside any callback of a binding of registration R,
+ *    or does it hold, queued behind the callback it is in, the detach of a
+ *    binding of R?  (R20: then waiting for R would wait for ourselves:
+ *    deadlock.)
+ *
+ * A queue frame names a thread's list of detaches still to run (a
+ * deregistration runs its bindings' detaches one after the other): *queue
+ * is the first binding not yet started, and the rest follow through
+ * work_next.  Only the owning thread touches that list.
  */
 #ifndef NMR_SRC_CALLSTACK_H
 #define NMR_SRC_CALLSTACK_H
@@ -18,13 +25,17 @@ typedef enum nmr_callback {
     NMR_CB_CLIENT_ATTACH,
     NMR_CB_PROVIDER_ATTACH,
     NMR_CB_DETACH,
-    NMR_CB_CLEANUP
+    NMR_CB_CLEANUP,
+    NMR_CB_QUEUE /* not a callback: detaches queued on this thread */
 } nmr_callback;
+
+struct nmr_binding;
 
 typedef struct nmr_frame {
     struct nmr_frame *up;
     const void *binding;
     const void *reg[2]; /* the binding's client and provider registrations */
+    struct nmr_binding *const *queue; /* NMR_CB_QUEUE: the list's head */
     nmr_callback what;
 } nmr_frame;
 
@@ -32,10 +43,13 @@ void nmr_callstack_push(nmr_frame *f, const void *binding,
                         const void *client_reg, const void *provider_reg,
                         nmr_callback what);
 void nmr_callstack_pop(nmr_frame *f);
+/* Push a queue frame for the list whose head is *head (NMR_CB_QUEUE). */
+void nmr_callstack_push_queue(nmr_frame *f, struct nmr_binding *const *head);
 
 /* Is this thread inside callback `what` of `binding`? */
 int nmr_callstack_inside(const void *binding, nmr_callback what);
-/* Is this thread inside any callback of a binding of `reg`? */
+/* Is this thread inside any callback of a binding of `reg`, or has it a
+ * detach of one queued? */
 int nmr_callstack_inside_registration(const void *reg);
 
 #endif

@@ -91,6 +91,9 @@ typedef enum nmr_half_state {
     NMR_H_CALLING,      /* detach callback running */
     NMR_H_CALLING_DONE, /* running, and Nmr*DetachComplete already came (R15) */
     NMR_H_PENDING,      /* returned STATUS_PENDING, completion to come */
+    NMR_H_COMPLETING,   /* complete, its event or misuse report being told
+                           by the completing thread; not yet COMPLETE for
+                           anyone else (binding.c, finish_half_locked) */
     NMR_H_COMPLETE
 } nmr_half_state;
 
@@ -106,6 +109,10 @@ typedef struct nmr_binding {
                                       (clock.h; for introspection)  [npi] */
     uint8_t state;                 /* nmr_binding_state            [npi] */
     uint8_t half[2];               /* nmr_half_state by side       [npi] */
+    uint8_t npi_spare;             /* keeps the word of [npi] bytes whole */
+    /* A word of its own: a compiler may read the three bytes above as one
+     * 32-bit load, and these are written without the lock (TSan in an
+     * optimised build would rightly see that load race with them). */
     uint8_t provider_attached;     /* offering thread only */
     uint8_t in_provider_attach;    /* offering thread only */
     uint8_t provider_declined;     /* offering thread only (tracing) */

@@ -8,12 +8,13 @@
  * the process aborts.  Reports that are not misuse (a stuck wait, a busy
  * registrar) take the same path without the counter, event or abort.
  *
- * The (hook, context) pair is read under hook_lock and the hook is called
- * after the lock is dropped, so a hook may call back into libnmr, even to
- * change the hook.  Reports are rare; the lock costs nothing on hot paths.
+ * The (hook, context) pair is a hook cell (hook.h): no lock is held while
+ * the hook runs, so a hook may call back into libnmr, even to change the
+ * hook, and replacing the hook waits until the old one runs nowhere.
  */
 #include "misuse.h"
 
+#include "hook.h"
 #include "trace.h"
 
 #include <nmr/registrar.h> /* STATUS_TIMEOUT, STATUS_DEVICE_BUSY */
@@ -25,9 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
-static nmr_misuse_hook_fn *hook_fn;  /* protected by hook_lock */
-static void *hook_ctx;               /* protected by hook_lock */
+static nmr_hook_cell diag_cell = NMR_HOOK_CELL_INIT(NULL);
 static atomic_ullong misuse_count;
 /* -1: not decided yet (read NMR_STRICT at first use), 0 or 1. */
 static atomic_int strict_mode = -1;
@@ -48,14 +47,18 @@ static int strict_enabled(void)
 nmr_misuse_hook_fn *nmr_diag_set_hook(nmr_misuse_hook_fn *hook, void *context,
                                       void **old_context)
 {
-    pthread_mutex_lock(&hook_lock);
-    nmr_misuse_hook_fn *old = hook_fn;
-    if (old_context != NULL)
-        *old_context = hook_ctx;
-    hook_fn = hook;
-    hook_ctx = hook ? context : NULL;
-    pthread_mutex_unlock(&hook_lock);
-    return old;
+    int ok;
+    nmr_hook_any_fn *old = nmr_hook_set(&diag_cell, (nmr_hook_any_fn *)hook, context,
+                                        old_context, &ok);
+    if (!ok)
+        fputs("libnmr: nmr_diag_set_hook: out of memory inside a hook; "
+              "the hook is unchanged\n", stderr);
+    return (nmr_misuse_hook_fn *)old;
+}
+
+NTSTATUS nmr_diag_sync(void)
+{
+    return nmr_hook_sync(&diag_cell) == 0 ? STATUS_SUCCESS : STATUS_POSSIBLE_DEADLOCK;
 }
 
 unsigned long long nmr_diag_misuse_count(void)
@@ -104,15 +107,14 @@ void nmr_report(nmr_misuse_kind kind, const char *msg)
         }
     }
 
-    pthread_mutex_lock(&hook_lock);
-    nmr_misuse_hook_fn *fn = hook_fn;
-    void *ctx = hook_ctx;
-    pthread_mutex_unlock(&hook_lock);
-
+    void *ctx;
+    nmr_hook_token t;
+    nmr_misuse_hook_fn *fn = (nmr_misuse_hook_fn *)nmr_hook_enter(&diag_cell, &ctx, &t);
     if (fn != NULL)
         fn(ctx, kind, msg);
     else
         fprintf(stderr, "libnmr: %s: %s\n", misuse ? "misuse" : "warning", msg);
+    nmr_hook_leave(t);
 }
 
 void nmr_report_misuse(nmr_misuse_kind kind, const char *fmt, ...)

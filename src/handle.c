@@ -27,6 +27,7 @@
 
 #include "alloc.h"
 #include "invariants.h"
+#include "thread_key.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -194,7 +195,7 @@ static void cache_thread_exit(void *p)
 
 static void make_cache_key(void)
 {
-    pthread_key_create(&cache_key, cache_thread_exit);
+    nmr_thread_key_create(&cache_key, cache_thread_exit);
 }
 
 static int pop_free(uint32_t *index)

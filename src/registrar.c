@@ -12,6 +12,16 @@
  * acquire = CAS "same generation, live -> count + 1"; destroy = CAS
  * "same generation, live, count 0 -> generation + 1, not live".  Free
  * slots are kept on a stack under a mutex (create and destroy are rare).
+ * A slot whose generation would wrap is retired for good instead of being
+ * reused, as handle slots are: a destroyed registrar's value never comes
+ * back to life, however many registrars come and go (about 2^32 per slot
+ * before one retires, 4095 slots).
+ *
+ * A registrar value (the key, below) ends in the bits 1000: its two low
+ * bits are 00, which no handle's are (a handle's two low bits are its
+ * kind, 1 to 3, handle.c), and no handle ends in 1000.  So a registrar
+ * passed where a handle is expected is an unknown handle (R26), and a
+ * handle passed as a registrar is an unknown registrar.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
 
@@ -29,7 +39,8 @@
 #define LIVE ((uint64_t)1 << 31)
 #define COUNT_MASK (LIVE - 1)
 #define GEN_SHIFT 32
-#define KEY_TAG 0xAu
+#define KEY_TAG 0x8u /* low bits 1000: never a handle's (see above) */
+#define GEN_LAST 0xFFFFFFFFu
 
 static _Atomic uint64_t slots[NMR_REGISTRARS_MAX];
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -155,13 +166,30 @@ NTSTATUS nmr_registrar_destroy(nmr_registrar *registrar)
             report_busy(registrar, w & COUNT_MASK);
             return STATUS_DEVICE_BUSY;
         }
-        uint64_t next = ((w >> GEN_SHIFT) + 1) << GEN_SHIFT; /* not live */
+        /* At the last generation the slot stays not live with it: no key
+         * is ever valid for it again. */
+        uint64_t gen = w >> GEN_SHIFT;
+        uint64_t next = (gen == GEN_LAST ? gen : gen + 1) << GEN_SHIFT;
         if (atomic_compare_exchange_weak_explicit(s, &w, next, memory_order_acq_rel,
                                                   memory_order_relaxed))
             break;
     }
+    if ((w >> GEN_SHIFT) == GEN_LAST)
+        return STATUS_SUCCESS; /* retired: never on the free stack again */
     pthread_mutex_lock(&free_lock);
     free_stack[free_count++] = index;
     pthread_mutex_unlock(&free_lock);
     return STATUS_SUCCESS;
+}
+
+void nmr_registrar_test_set_generation(const nmr_registrar *destroyed, uint32_t generation)
+{
+    uint32_t index = index_of((uint64_t)(uintptr_t)destroyed);
+    if (index == 0)
+        return;
+    uint64_t w = atomic_load_explicit(&slots[index], memory_order_relaxed);
+    if (w & LIVE)
+        return;
+    atomic_store_explicit(&slots[index], (uint64_t)generation << GEN_SHIFT,
+                          memory_order_relaxed);
 }

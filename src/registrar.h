@@ -2,7 +2,7 @@
  * registrar.h - registrar instances (nmr/registrar.h), internal side.
  *
  * A registrar is named by a key: 0 for the default registrar, else
- * (generation << 32) | (index << 4) | 0xA, which is also the opaque
+ * (generation << 32) | (index << 4) | 0x8, which is also the opaque
  * nmr_registrar pointer value users hold.  The key is part of every NPI
  * entry's identity (npi_index.h), so two registrars never share an NPI
  * entry and a client is never offered another registrar's provider.
@@ -25,5 +25,10 @@
 int nmr_registrar_acquire(const nmr_registrar *registrar, uint64_t *key);
 /* Drop one count taken by nmr_registrar_acquire (no-op for the default). */
 void nmr_registrar_release(uint64_t key);
+
+/* Tests only: give the slot of a destroyed registrar the generation it
+ * would reach after that many create/destroy cycles (no-op if the slot is
+ * live or the value malformed). */
+void nmr_registrar_test_set_generation(const nmr_registrar *destroyed, uint32_t generation);
 
 #endif

@@ -175,10 +175,18 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
         nmr_handle_get(&r->obj);
         first_claimed = nmr_binding_claim_offer_locked(todo);
     }
+    /* The REGISTER event is told from copies made under the lock: once it
+     * is dropped, a registration without offers holds no reference of
+     * ours, and another thread may deregister it, wait, and free it - and
+     * its caller free the characteristics (R7, R27, R3). */
+    nmr_trace_reg_info info;
+    int traced = NMR_TRACING();
+    if (traced)
+        nmr_trace_reg_capture(&info, r, h);
     pthread_mutex_unlock(&npi->lock);
 
-    if (NMR_TRACING())
-        nmr_trace_register(r, h);
+    if (traced)
+        nmr_trace_register(&info);
     if (todo != NULL) {
         nmr_binding_offer_all(todo, first_claimed);
         nmr_handle_put(&r->obj);
@@ -221,11 +229,19 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
 
     if (NMR_TRACING())
         nmr_trace_registration(NMR_EVENT_DEREGISTER, r, 0);
-    while (todo != NULL) {
-        nmr_binding *next = todo->work_next;
-        nmr_binding_detach(todo);
-        nmr_handle_put(&todo->obj);
-        todo = next;
+    if (todo != NULL) {
+        /* R20: while one detach runs, the rest wait on this thread; a wait
+         * for any of their registrations from inside it could never end.
+         * The queue frame lets the wait see them. */
+        nmr_frame queued;
+        nmr_callstack_push_queue(&queued, &todo);
+        while (todo != NULL) {
+            nmr_binding *b = todo;
+            todo = b->work_next;
+            nmr_binding_detach(b);
+            nmr_handle_put(&b->obj);
+        }
+        nmr_callstack_pop(&queued);
     }
     nmr_handle_put(o);
     return STATUS_PENDING;

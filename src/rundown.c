@@ -46,6 +46,7 @@
 
 #include "alloc.h"
 #include "misuse.h"
+#include "thread_key.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -142,7 +143,7 @@ static void thread_exit(void *p)
 
 static void make_thread_key(void)
 {
-    pthread_key_create(&thread_key, thread_exit);
+    nmr_thread_key_create(&thread_key, thread_exit);
 }
 
 /* Give this thread a slot (the lowest free one).  Leaves slot1 at 0 if out

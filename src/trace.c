@@ -1,10 +1,11 @@
 /*
  * trace.c - the event hook and the USDT probes (nmr/trace.h, trace.h).
  *
- * The (hook, context) pair is read without a lock (a sequence counter),
- * so threads that trace at once do not serialise; an installed hook
- * counts as one listener in nmr_trace_listeners, the flag event sites
- * test (trace.h).
+ * The (hook, context) pair is a hook cell (hook.h): read without a lock,
+ * so threads that trace at once do not serialise, and replaced with a
+ * grace period, so a removed hook's context may be freed; an installed
+ * hook counts as one listener in nmr_trace_listeners, the flag event
+ * sites test (trace.h).
  *
  * USDT: with <sys/sdt.h> each event is a probe of provider "libnmr"; the
  * probes share one semaphore, so the arguments (handle values...) are
@@ -20,10 +21,10 @@
 #include "trace.h"
 
 #include "clock.h"
+#include "hook.h"
 
-#include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #ifdef NMR_HAVE_SDT
 #define _SDT_HAS_SEMAPHORES 1
@@ -64,49 +65,25 @@ NMR_SEMAPHORE_ALIAS(misuse);
 #ifndef NMR_HAVE_SDT
 volatile unsigned short nmr_trace_listeners; /* hooks installed: 0 or 1 */
 #endif
-/* The (hook, context) pair: written under hook_lock by nmr_trace_set_hook,
- * read without a lock by every event through a sequence counter (odd
- * while a write is in progress), so threads tracing at once do not
- * serialise on a lock. */
-static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_uint hook_seq;
-static _Atomic(nmr_trace_hook_fn *) hook_fn;
-static _Atomic(void *) hook_ctx;
+/* The (hook, context) pair, replaceable while events are delivered
+ * (hook.h); an installed hook counts as one listener. */
+static nmr_hook_cell trace_cell = NMR_HOOK_CELL_INIT(&nmr_trace_listeners);
 
 nmr_trace_hook_fn *nmr_trace_set_hook(nmr_trace_hook_fn *hook, void *context,
                                       void **old_context)
 {
-    pthread_mutex_lock(&hook_lock);
-    nmr_trace_hook_fn *old = atomic_load_explicit(&hook_fn, memory_order_relaxed);
-    if (old_context != NULL)
-        *old_context = atomic_load_explicit(&hook_ctx, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hook_seq, 1, memory_order_relaxed); /* odd */
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&hook_fn, hook, memory_order_relaxed);
-    atomic_store_explicit(&hook_ctx, hook ? context : NULL, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hook_seq, 1, memory_order_release); /* even */
-    /* The kernel updates the same counter as tracers come and go: add and
-     * subtract, never store. */
-    if (old == NULL && hook != NULL)
-        __atomic_fetch_add(&nmr_trace_listeners, 1, __ATOMIC_RELAXED);
-    else if (old != NULL && hook == NULL)
-        __atomic_fetch_sub(&nmr_trace_listeners, 1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&hook_lock);
-    return old;
+    int ok;
+    nmr_hook_any_fn *old = nmr_hook_set(&trace_cell, (nmr_hook_any_fn *)hook,
+                                        context, old_context, &ok);
+    if (!ok)
+        fputs("libnmr: nmr_trace_set_hook: out of memory inside a hook; "
+              "the hook is unchanged\n", stderr);
+    return (nmr_trace_hook_fn *)old;
 }
 
-/* A consistent (hook, context) pair, without a lock. */
-static nmr_trace_hook_fn *read_hook(void **ctx)
+NTSTATUS nmr_trace_sync(void)
 {
-    for (;;) {
-        unsigned s1 = atomic_load_explicit(&hook_seq, memory_order_acquire);
-        nmr_trace_hook_fn *fn = atomic_load_explicit(&hook_fn, memory_order_relaxed);
-        *ctx = atomic_load_explicit(&hook_ctx, memory_order_relaxed);
-        atomic_thread_fence(memory_order_acquire);
-        if (!(s1 & 1) && atomic_load_explicit(&hook_seq, memory_order_relaxed) == s1)
-            return fn;
-        sched_yield(); /* a writer is between its two increments */
-    }
+    return nmr_hook_sync(&trace_cell) == 0 ? STATUS_SUCCESS : STATUS_POSSIBLE_DEADLOCK;
 }
 
 int nmr_trace_usdt_available(void)
@@ -138,21 +115,34 @@ const char *nmr_event_name(nmr_event_type type)
 
 static void deliver(nmr_event *ev)
 {
+    /* Only a tracer may be listening (USDT): no hook to count in for. */
+    if (atomic_load_explicit(&trace_cell.current, memory_order_relaxed) == NULL)
+        return;
     void *ctx;
-    nmr_trace_hook_fn *fn = read_hook(&ctx);
+    nmr_hook_token t;
+    nmr_trace_hook_fn *fn = (nmr_trace_hook_fn *)nmr_hook_enter(&trace_cell, &ctx, &t);
     if (fn != NULL) {
         ev->time_ns = nmr_now_ns();
         fn(ctx, ev);
     }
+    nmr_hook_leave(t);
 }
 
-void nmr_trace_register(const nmr_reg *r, HANDLE h)
+void nmr_trace_reg_capture(nmr_trace_reg_info *info, const nmr_reg *r, HANDLE h)
 {
     const NPI_REGISTRATION_INSTANCE *ri = r->instance;
-    NMR_USDT4(register, h, (int)r->side, ri->NpiId, ri->ModuleId);
-    nmr_event ev = {.type = NMR_EVENT_REGISTER, .registration = h,
-                    .side = r->side, .npi_id = ri->NpiId,
-                    .module_id = ri->ModuleId};
+    info->handle = h;
+    info->side = r->side;
+    info->npi_id = *ri->NpiId;
+    info->module_id = *ri->ModuleId;
+}
+
+void nmr_trace_register(const nmr_trace_reg_info *info)
+{
+    NMR_USDT4(register, info->handle, info->side, &info->npi_id, &info->module_id);
+    nmr_event ev = {.type = NMR_EVENT_REGISTER, .registration = info->handle,
+                    .side = info->side, .npi_id = &info->npi_id,
+                    .module_id = &info->module_id};
     deliver(&ev);
 }
 

@@ -38,15 +38,25 @@ extern volatile unsigned short nmr_trace_listeners;
 #endif
 #endif
 
-/* REGISTER: a registration and its handle. */
 #if defined(__GNUC__)
 #define NMR_COLD __attribute__((cold, noinline))
 #else
 #define NMR_COLD
 #endif
 
-NMR_COLD void nmr_trace_register(const nmr_reg *r, HANDLE h);
-/* DEREGISTER, WAIT_START, WAIT_END of a registration. */
+/* What the REGISTER event tells, copied while the registration is surely
+ * alive (under its NPI lock): the event is delivered after the lock is
+ * dropped, when the registration may already be gone. */
+typedef struct nmr_trace_reg_info {
+    HANDLE handle;
+    int side;
+    GUID npi_id;
+    NPI_MODULEID module_id;
+} nmr_trace_reg_info;
+void nmr_trace_reg_capture(nmr_trace_reg_info *info, const nmr_reg *r, HANDLE h);
+NMR_COLD void nmr_trace_register(const nmr_trace_reg_info *info);
+/* DEREGISTER, WAIT_START, WAIT_END of a registration the caller holds a
+ * reference on. */
 NMR_COLD void nmr_trace_registration(nmr_event_type type, const nmr_reg *r, NTSTATUS status);
 /* The binding events; side -1 when none. */
 NMR_COLD void nmr_trace_binding(nmr_event_type type, const nmr_binding *b, int side,

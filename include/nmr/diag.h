@@ -14,8 +14,9 @@
  *
  * The hook is user code: it is called with no libnmr lock held, on the
  * thread that made the faulty call, and may call any libnmr function.
- * All functions here are thread-safe, never block, and are callable from
- * callbacks.
+ * All functions here are thread-safe and callable from callbacks; only
+ * nmr_diag_set_hook and nmr_diag_sync may block (for hook calls on other
+ * threads to return).
  */
 #ifndef NMR_DIAG_H
 #define NMR_DIAG_H
@@ -45,10 +46,23 @@ typedef void nmr_misuse_hook_fn(void *context, nmr_misuse_kind kind,
                                 const char *message);
 
 /* Install a hook (NULL restores the default: standard error).  Returns the
- * previous hook; *old_context, if not NULL, receives its context. */
+ * previous hook; *old_context, if not NULL, receives its context.
+ *
+ * When it returns, the previous hook runs nowhere (every call of it in
+ * progress on other threads has returned), so its context may be freed -
+ * except when called from inside a hook call (diagnostic or trace) on this
+ * thread: then it makes the change without waiting, and nmr_diag_sync()
+ * must return STATUS_SUCCESS, outside any hook, before the old context is
+ * freed.  Out of memory (possible only inside a hook): nothing changes,
+ * NULL is returned and a line goes to standard error. */
 NMR_API nmr_misuse_hook_fn *nmr_diag_set_hook(nmr_misuse_hook_fn *hook,
                                               void *context,
                                               void **old_context);
+
+/* Wait until every diagnostic hook call in progress has returned.
+ * STATUS_SUCCESS; from inside a hook call on this thread,
+ * STATUS_POSSIBLE_DEADLOCK at once (nothing waited). */
+NMR_API NTSTATUS nmr_diag_sync(void);
 
 /* How many misuse reports (kinds 1 to 5) this process has made so far. */
 NMR_API unsigned long long nmr_diag_misuse_count(void);

@@ -65,10 +65,26 @@ typedef struct nmr_event {
 typedef void nmr_trace_hook_fn(void *context, const nmr_event *event);
 
 /* Install a hook (NULL removes it).  Returns the previous hook; its
- * context goes to *old_context when not NULL.  A hook being removed may
- * still be running on other threads when this returns. */
+ * context goes to *old_context when not NULL.
+ *
+ * When it returns, the previous hook runs nowhere: it waits until every
+ * call of an earlier hook in progress on other threads has returned, so
+ * the old context may be freed at once.  The one exception is a call from
+ * inside a hook (a trace hook or a diagnostic hook, nmr/diag.h, running on
+ * this thread): it cannot wait for its own caller, so it makes the change
+ * and returns at once; nmr_trace_sync() then says STATUS_POSSIBLE_DEADLOCK,
+ * and the old context may be freed only after a later nmr_trace_sync()
+ * outside any hook returned STATUS_SUCCESS.  It may block (while other
+ * threads' hook calls finish); never call it from a hook that other
+ * threads' hooks wait for.  If memory runs out (possible only inside a
+ * hook), nothing changes: it returns NULL and says so on standard error. */
 NMR_API nmr_trace_hook_fn *nmr_trace_set_hook(nmr_trace_hook_fn *hook, void *context,
                                               void **old_context);
+
+/* Wait until every trace hook call in progress has returned: then no hook
+ * replaced earlier runs anywhere.  STATUS_SUCCESS; or, from inside a hook
+ * call on this thread, STATUS_POSSIBLE_DEADLOCK at once (nothing waited). */
+NMR_API NTSTATUS nmr_trace_sync(void);
 
 /* Printable name of an event type ("register", "attach-declined", ...). */
 NMR_API const char *nmr_event_name(nmr_event_type type);

@@ -1,0 +1,63 @@
+/*
+ * plugin.c - a plugin that uses libnmr, for test_dlclose (R33).  Built
+ * twice: linked to libnmr.so, and with libnmr.a inside it.  plugin_use()
+ * makes libnmr set up every piece of per-thread state it keeps (handle
+ * slot cache, allocation counters, rundown thread slot) on the calling
+ * thread.
+ */
+#include "../chars.h"
+
+#include <netioddk.h>
+#include <nmr/rundown.h>
+
+int plugin_use(void);
+
+static NTSTATUS client_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri)
+{
+    (void)ri;
+    PVOID pctx;
+    const VOID *pd;
+    return NmrClientAttachProvider(b, ctx, NULL, &pctx, &pd);
+}
+
+static NTSTATUS provider_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri,
+                                PVOID cctx, const VOID *cd, PVOID *pctx,
+                                const VOID **pd)
+{
+    (void)b; (void)ri; (void)cctx; (void)cd;
+    *pctx = ctx;
+    *pd = NULL;
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS detach(PVOID ctx)
+{
+    (void)ctx;
+    return STATUS_SUCCESS;
+}
+
+__attribute__((visibility("default"))) int plugin_use(void)
+{
+    static const NPIID npi = {0x7e800001u, 1, 2, {3, 4, 5, 6, 7, 8, 9, 10}};
+    static const NPI_MODULEID mod = {sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
+    NPI_CLIENT_CHARACTERISTICS cc;
+    NPI_PROVIDER_CHARACTERISTICS pc;
+    test_callbacks cb = {client_attach, detach, NULL, provider_attach, detach, NULL};
+    test_chars_init(&cc, &pc, &npi, &mod, &mod, &cb);
+    HANDLE c, p;
+    int ok = NmrRegisterProvider(&pc, NULL, &p) == STATUS_SUCCESS &&
+             NmrRegisterClient(&cc, NULL, &c) == STATUS_SUCCESS &&
+             NmrDeregisterClient(c) == STATUS_PENDING &&
+             NmrWaitForClientDeregisterComplete(c) == STATUS_SUCCESS &&
+             NmrDeregisterProvider(p) == STATUS_PENDING &&
+             NmrWaitForProviderDeregisterComplete(p) == STATUS_SUCCESS;
+    PEX_RUNDOWN_REF_CACHE_AWARE r = ExAllocateCacheAwareRundownProtection(NonPagedPool, 0);
+    if (r == NULL)
+        return 0;
+    ok = ok && ExAcquireRundownProtectionCacheAware(r);
+    if (ok)
+        ExReleaseRundownProtectionCacheAware(r);
+    ExWaitForRundownProtectionReleaseCacheAware(r);
+    ExFreeCacheAwareRundownProtection(r);
+    return ok;
+}
