@@ -122,7 +122,7 @@ static NTSTATUS client_attach_provider(HANDLE nmr_binding, PVOID client_ctx,
 }
 
 /* The binding stays valid until this callback has returned, whatever other
- * threads do (SPEC R16), so reading b after the unlock is safe. */
+ * threads do (R16), so reading b after the unlock is safe. */
 static NTSTATUS client_detach_provider(PVOID client_binding)
 {
     echo_client_binding *b = client_binding;

@@ -16,7 +16,7 @@
 
 /* NPI ID of the echo NPI: {6f1d2c3b-8a47-4e59-b1c2-3d4e5f607182}.
  * Each file that includes this header gets its own copy, at its own address:
- * the NMR matches NPI IDs by value (SPEC R4), so that is fine. */
+ * the NMR matches NPI IDs by value (R4), so that is fine. */
 static const NPIID NPI_ECHO_ID = {
     0x6f1d2c3b, 0x8a47, 0x4e59,
     { 0xb1, 0xc2, 0x3d, 0x4e, 0x5f, 0x60, 0x71, 0x82 }

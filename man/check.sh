@@ -1,17 +1,24 @@
 #!/bin/sh
 # man/check.sh - check the section-3 manual pages of libnmr.
 #
-#   1. Coverage: every function declared with NMR_API in include/netioddk.h
-#      and include/nmr/*.h, and every callback typedef NAME_FN in
-#      include/netioddk.h, is documented: it is a .Nm entry in the NAME
-#      section of some page in man/man3 (or a page is named after it).
-#      A new extension function without a page fails here.
-#   2. Every alias in man/MLINKS points at an existing page, and every
-#      page's .Dt title is its file name in upper case.
-#   3. Lint: "mandoc -T lint -W warning" is clean on every page.
+#   1. Coverage: every function declared with NMR_API in a public header
+#      (include/netioddk.h, include/nmr/*.h, and the templates of the
+#      headers CMake generates, cmake/*.h.in: nmr/version.h), and every
+#      callback typedef NAME_FN in include/netioddk.h, is documented: it
+#      is a .Nm entry in the NAME section of some page in man/man3.  A new
+#      extension function without a page fails here.
+#   2. `man NAME` finds every name a page documents: each .Nm of a NAME
+#      section (so each function and callback above) is a page of its own
+#      or an alias in man/MLINKS.  Every alias in man/MLINKS points at an
+#      existing page, and every page's .Dt title is its file name in upper
+#      case.
+#   3. Lint: "mandoc -T lint -W warning" and "groff -man -ww -z" (for
+#      print, groff's default device, and for a terminal, -Tutf8) print
+#      nothing for any page: a warning of either fails the check.
 #
-# Exit status: 0 all good; 1 a check failed; 77 mandoc is not installed
-# (the coverage checks, which need no mandoc, ran first and passed).
+# Exit status: 0 all good; 1 a check failed; 77 mandoc or groff is not
+# installed (the checks that need neither, and the lint by the one that is
+# there, ran first and passed).
 #
 # Usage: man/check.sh [source-dir]     (default: the parent of man/)
 set -u
@@ -69,7 +76,7 @@ name_before_paren() {
 }
 
 headers="$src/include/netioddk.h"
-for h in "$src"/include/nmr/*.h; do
+for h in "$src"/include/nmr/*.h "$src"/cmake/*.h.in; do
     [ -f "$h" ] && headers="$headers $h"
 done
 
@@ -95,7 +102,28 @@ for f in $api $callbacks; do
     fi
 done
 
-# ---- 2. aliases and titles --------------------------------------------
+# ---- 2. man NAME, aliases and titles ----------------------------------
+
+# Names `man` finds: the pages and the aliases man/MLINKS installs.
+reachable=$(
+    for page in "$mandir"/*.3; do basename "$page" .3; done
+    if [ -f "$src/man/MLINKS" ]; then
+        awk '!/^#/ && NF >= 2 { sub(/\.3$/, "", $2); print $2 }' "$src/man/MLINKS"
+    fi
+)
+for page in "$mandir"/*.3; do
+    names=$(awk '/^\.Sh[ \t]+NAME/ { inname = 1; next }
+                 /^\.Sh[ \t]/      { inname = 0 }
+                 inname && /^\.Nm[ \t]/ { print $2 }' "$page")
+    for n in $names; do
+        if ! printf '%s\n' "$reachable" | grep -qx "$n"; then
+            echo "FAIL: man $n finds nothing: $(basename "$page") documents it" \
+                 "(.Nm $n) but there is no $n.3 page or man/MLINKS alias" >&2
+            fail=1
+        fi
+    done
+done
+
 
 if [ -f "$src/man/MLINKS" ]; then
     while read -r page alias; do
@@ -110,6 +138,20 @@ if [ -f "$src/man/MLINKS" ]; then
         fi
     done < "$src/man/MLINKS"
 fi
+
+# Every public header is the .In of some page's SYNOPSIS.
+for h in $headers; do
+    case $h in
+        */include/netioddk.h) inc=netioddk.h ;;
+        */include/nmr/*.h) inc=nmr/$(basename "$h") ;;
+        */cmake/*.h.in) inc=nmr/$(basename "$h" .in) ;;
+        *) continue ;;
+    esac
+    if ! grep -qx "\.In $inc" "$mandir"/*.3; then
+        echo "FAIL: <$inc> has no manual page (no .In $inc in any man/man3/*.3)" >&2
+        fail=1
+    fi
+done
 
 npages=0
 for page in "$mandir"/*.3; do
@@ -130,24 +172,50 @@ echo "coverage: $nfun functions and callbacks, all documented in $npages pages"
 
 # ---- 3. lint -----------------------------------------------------------
 
-if ! command -v mandoc >/dev/null 2>&1; then
-    echo "SKIPPED: mandoc not installed"
-    exit 77
+missing=""
+if command -v mandoc >/dev/null 2>&1; then
+    for page in "$mandir"/*.3; do
+        out=$(mandoc -T lint -W warning "$page" 2>&1)
+        rc=$?
+        if [ $rc -ne 0 ] || [ -n "$out" ]; then
+            printf '%s\n' "$out" >&2
+            echo "FAIL: mandoc lint: $(basename "$page") (exit $rc)" >&2
+            fail=1
+        fi
+    done
+    [ $fail -eq 0 ] && echo "lint: mandoc -T lint -W warning clean on $npages pages"
+else
+    missing="mandoc"
 fi
 
-for page in "$mandir"/*.3; do
-    out=$(mandoc -T lint -W warning "$page" 2>&1)
-    rc=$?
-    if [ $rc -ne 0 ] || [ -n "$out" ]; then
-        printf '%s\n' "$out" >&2
-        echo "FAIL: mandoc lint: $(basename "$page") (exit $rc)" >&2
-        fail=1
+if command -v groff >/dev/null 2>&1; then
+    gfail=0
+    for page in "$mandir"/*.3; do
+        for dev in "" -Tutf8; do
+            # shellcheck disable=SC2086  # $dev is empty or one word
+            out=$(groff -man $dev -ww -z "$page" 2>&1)
+            rc=$?
+            if [ $rc -ne 0 ] || [ -n "$out" ]; then
+                printf '%s\n' "$out" >&2
+                echo "FAIL: groff -man ${dev:+$dev }-ww: $(basename "$page") warns (exit $rc)" >&2
+                gfail=1
+            fi
+        done
+    done
+    if [ $gfail -eq 0 ]; then
+        echo "lint: groff -man -ww clean on $npages pages (print and -Tutf8)"
     fi
-done
+    [ $gfail -eq 0 ] || fail=1
+else
+    missing="${missing:+$missing and }groff"
+fi
 
 if [ $fail -ne 0 ]; then
     echo "man/check.sh: FAILED (lint)" >&2
     exit 1
 fi
-echo "lint: mandoc -T lint -W warning clean on $npages pages"
+if [ -n "$missing" ]; then
+    echo "SKIPPED: $missing not installed (Debian: mandoc, groff-base): that lint did not run"
+    exit 77
+fi
 exit 0

@@ -3,7 +3,7 @@
  *
  * Every allocation is counted; tests can arm a failure at the n-th one
  * (nmr_alloc_fail_at) to prove that each allocation failure is handled
- * (SPEC R2, R32).  Live counts let tests check that everything allocated
+ * (R2, R32).  Live counts let tests check that everything allocated
  * for registrations and bindings is freed again (R31).  A small size
  * header keeps the byte count exact without asking the C library.
  *

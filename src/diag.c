@@ -1,5 +1,5 @@
 /*
- * diag.c - the misuse diagnostic channel (SPEC R30).
+ * diag.c - the misuse diagnostic channel (R30).
  *
  * One report path for every misuse that cannot be returned as a status:
  * the counter always moves and the trace hook sees a MISUSE event; then

@@ -4,7 +4,7 @@
  * The table is a segmented array that only grows: chunk k holds
  * (FIRST_CHUNK << k) slots, and a chunk, once published, is never freed or
  * moved, so a lookup may read any slot of any published chunk at any time
- * without a lock (SPEC R26: no freed memory is ever touched by a lookup).
+ * without a lock (R26: no freed memory is ever touched by a lookup).
  *
  * Slot word (64 bits, one atomic):
  *

@@ -1,5 +1,5 @@
 /*
- * handle.h - validated handles (SPEC R26, R27, R28).
+ * handle.h - validated handles (R26, R27, R28).
  *
  * Every object a caller can name (client registration, provider
  * registration, binding) starts with a struct nmr_object and owns one slot

@@ -1,5 +1,5 @@
 /*
- * misuse.h - internal entry to the diagnostic channel (SPEC R30).
+ * misuse.h - internal entry to the diagnostic channel (R30).
  * Context: may be called from any thread, must be called with no libnmr
  * lock held (the user's hook runs inside).
  */

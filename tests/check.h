@@ -1,7 +1,7 @@
 /*
  * check.h - the test suite's assertions.  A failed CHECK prints the file,
  * line, expression and (for statuses) both values, then exits with 1 so
- * ctest sees a failure.  Tests name the SPEC rule they check in a comment
+ * ctest sees a failure.  Tests name the rule they check in a comment
  * (R14 ...) and in the message passed to TEST_BEGIN.
  */
 #ifndef NMR_TEST_CHECK_H

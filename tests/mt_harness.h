@@ -7,7 +7,7 @@
  *
  * What it gives:
  *   - instrumented modules (mt_mod): a client or provider registration whose
- *     six callbacks check, on every call, the invariants of SPEC R10, R13,
+ *     six callbacks check, on every call, the invariants of R10, R13,
  *     R16, R18, R23 and R24, and record what happened;
  *   - bindings as seen by the test (mt_rec), one per offer that got as far
  *     as a binding context, kept alive until the end of a case so that a

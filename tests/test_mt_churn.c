@@ -1,5 +1,5 @@
 /*
- * test_mt_churn.c - heavy concurrent churn on many NPIs (SPEC R25, with R5,
+ * test_mt_churn.c - heavy concurrent churn on many NPIs (R25, with R5,
  * R6, R10, R12, R13, R16, R18, R22, R23, R24).
  *
  * Not a speed test: a correctness test.  Four threads register and

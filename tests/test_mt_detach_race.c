@@ -1,5 +1,5 @@
 /*
- * test_mt_detach_race.c - detach and completion races (SPEC R13, R14, R15,
+ * test_mt_detach_race.c - detach and completion races (R13, R14, R15,
  * R16, with R18 and R23).
  *
  *  - both sides of attached bindings deregister at the same instant: each

@@ -12,7 +12,7 @@
  * under ThreadSanitizer by `make check`.  NMR_TEST_BUDGET_MS sets the
  * duration (default 1000 ms).
  *
- * SPEC rules also checked: R25 (three threads in two registrars, no global
+ * Rules also checked: R25 (three threads in two registrars, no global
  * lock to deadlock on), R22 (the hook comes and goes while callbacks run
  * on other threads), R18 (every wait returns, nothing is left at the end).
  */

@@ -1,5 +1,5 @@
 /*
- * test_mt_latecomer.c - deregistration while an offer is in flight (SPEC
+ * test_mt_latecomer.c - deregistration while an offer is in flight (rules
  * R11, with R7, R12, R13, R18).
  *
  * Thread A registers a module R; its offer to a peer is made on A and the

@@ -1,5 +1,5 @@
 /*
- * test_mt_register_race.c - registrations racing each other (SPEC R4, R5,
+ * test_mt_register_race.c - registrations racing each other (R4, R5,
  * R6, R7, R8, R11, R12).
  *
  * Clients and providers of one NPI register at the same instant from

@@ -1,7 +1,7 @@
 /*
  * test_mt_second_waiter.c - two threads wait for the same registration.
  *
- * SPEC leaves this open; our choice (docs/design.md): the first waiter
+ * Windows leaves this open; our choice (docs/rules.md, R19): the first waiter
  * blocks until the registration is drained, a second concurrent waiter gets
  * STATUS_INVALID_DEVICE_STATE at once (it does not block and does not end
  * the handle), and once the first wait returned the handle is dead

@@ -1,6 +1,6 @@
 /*
  * test_mt_stale.c - stale, foreign and wrong-kind handles while other
- * threads churn (SPEC R26, R27, R28, R8, R19, R30).
+ * threads churn (R26, R27, R28, R8, R19, R30).
  *
  * Two threads register, bind, deregister and wait, over and over, so that
  * handle slots and memory are reused all the time.  After every wait they

@@ -1,5 +1,5 @@
 /*
- * test_mt_unload.c - unload safety under threads (SPEC R18, R23, R24, with
+ * test_mt_unload.c - unload safety under threads (R18, R23, R24, with
  * R7, R12, R13, R16).
  *
  * Every callback of every module checks, through mt_harness.h:

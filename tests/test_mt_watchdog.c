@@ -10,7 +10,7 @@
  * nmr_wait_*_timeout returns STATUS_TIMEOUT on time and the registration
  * can be waited for again.
  *
- * SPEC rules also checked: R18 (the wait returns once the last half
+ * Rules also checked: R18 (the wait returns once the last half
  * completes, and only then), R19 (a timed wait on a registration that was
  * not deregistered is refused), R27 (the handle stays valid after a
  * timeout and is dead after the successful wait).

@@ -8,7 +8,7 @@
  * the diagnostic channel and leaves it usable; a destroyed registrar's
  * value is refused from then on, even after its slot is reused.
  *
- * SPEC rules these extend: R4 (equal NPI IDs match only within one
+ * Rules these extend: R4 (equal NPI IDs match only within one
  * registrar), R26 (a registrar value is validated like a handle, never
  * dereferenced when dead or made up), R1 (refused registrations clear the
  * out handle), R31 (finish()).

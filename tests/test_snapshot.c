@@ -6,7 +6,7 @@
  * With a directory argument it also writes the stuck scenario's snapshot
  * there as live.json and live.dot, for tests/scripts/snapshot_{json,dot}.sh.
  *
- * SPEC rules also checked: R22 (a snapshot from inside ProviderAttachClient:
+ * Rules also checked: R22 (a snapshot from inside ProviderAttachClient:
  * no lock is held there), R18 (a waited-for registration is gone), R31 (a
  * snapshot frees everything, also when an allocation fails).
  */

@@ -3,7 +3,7 @@
  * sequence, with the right handles, sides and statuses; misuse events;
  * timestamps; a hook that calls back into libnmr; removal.
  *
- * SPEC rules the sequences also check: R13 (client detach called before
+ * Rules the sequences also check: R13 (client detach called before
  * the provider's), R10 (a client decline, a provider decline, and a client
  * failing after attach, where only the provider detaches), R14 (a PENDING
  * half completes later, then the cleanup), R22 (the hook re-enters

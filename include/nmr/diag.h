@@ -1,5 +1,5 @@
 /*
- * nmr/diag.h - libnmr extension: the misuse diagnostic channel (SPEC R30).
+ * nmr/diag.h - libnmr extension: the misuse diagnostic channel (R30).
  *
  * Misuse that cannot be returned as a status (a VOID function given a bad
  * handle, a detach completed twice, a callback returning a value the

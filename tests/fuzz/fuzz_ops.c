@@ -1,6 +1,6 @@
 /*
  * fuzz_ops.c - libFuzzer harness: the input is a sequence of NMR API
- * operations, run on one thread against a reference model of SPEC.md.
+ * operations, run on one thread against a reference model of docs/rules.md.
  *
  * The world: 4 NPI IDs, 8 client and 8 provider module slots.  A slot's
  * knobs (how its callbacks behave, which nested call they make) are decided

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libnmr.so exports exactly what the public headers declare with NMR_API:
 # the nine Nmr* functions of netioddk.h plus the extensions declared in
-# include/nmr/*.h.  The expected list is read from the headers, so it
+# include/nmr/*.h and in the generated nmr/version.h.  The expected list is read from the headers, so it
 # stays true as extensions are added; nothing else may leak out.
 source "$(dirname "$0")/lib.sh"
 
@@ -21,7 +21,7 @@ inc="$NMR_SOURCE_DIR/include"
 declared_in() {
     local h
     for h; do
-        "$NMR_CC" -E -P -x c -std=c11 -I "$inc" "-DNMR_API=$marker" "$h"
+        "$NMR_CC" -E -P -x c -std=c11 "${PUBLIC_INC[@]}" "-DNMR_API=$marker" "$h"
     done | tr '\n' ' ' | tr ';' '\n' | grep -F "$marker" |
         sed -E "s/^.*$marker//;
                 s/__attribute__[[:space:]]*\(\(([^()]|\([^()]*\))*\)\)//g" |
@@ -30,11 +30,19 @@ declared_in() {
         sort -u
 }
 declared_in "$inc/netioddk.h" > "$TMP/declared_windows"
-declared_in "$inc"/nmr/*.h | comm -23 - "$TMP/declared_windows" > "$TMP/declared_ext"
+ext_headers=()
+for h in $(public_headers); do
+    [[ "$h" == nmr/* ]] || continue
+    if [[ -f "$inc/$h" ]]; then ext_headers+=("$inc/$h")
+    else ext_headers+=("$NMR_GENERATED_INCLUDE_DIR/$h"); fi
+done
+grep -qx 'nmr/version.h' < <(public_headers) ||
+    fail "the generated nmr/version.h is missing (NMR_GENERATED_INCLUDE_DIR='${NMR_GENERATED_INCLUDE_DIR:-}')"
+declared_in "${ext_headers[@]}" | comm -23 - "$TMP/declared_windows" > "$TMP/declared_ext"
 sort -u "$TMP/declared_windows" "$TMP/declared_ext" > "$TMP/declared"
 
 # Sanity of the parse, and of the Windows face: netioddk.h declares the
-# nine functions of SPEC section 3 and nothing else.
+# nine functions of docs/rules.md section 3 and nothing else.
 if ! diff <(tr -s ' \n' '\n' <<< "$nine" | sort) "$TMP/declared_windows"; then
     fail "netioddk.h does not declare exactly the nine Nmr* functions with NMR_API"
 fi

@@ -8,8 +8,10 @@
  */
 #include <netioddk.h>
 #include <nmr/diag.h>
+#include <nmr/version.h>
 #include <netioddk.h> /* the include guards hold */
 #include <nmr/diag.h>
+#include <nmr/version.h>
 
 #include <stddef.h>
 
@@ -19,7 +21,7 @@
 #define CHECK_CT(cond) _Static_assert(cond, #cond)
 #endif
 
-/* SPEC section 2: LLP64 sizes on every platform, exact NT values. */
+/* docs/rules.md section 2: LLP64 sizes on every platform, exact NT values. */
 CHECK_CT(sizeof(USHORT) == 2);
 CHECK_CT(sizeof(ULONG) == 4);
 CHECK_CT(sizeof(LONG) == 4);
@@ -39,6 +41,11 @@ CHECK_CT((uint32_t)STATUS_POSSIBLE_DEADLOCK == 0xC0000194u);
 CHECK_CT(NT_SUCCESS(STATUS_SUCCESS) && NT_SUCCESS(STATUS_PENDING));
 CHECK_CT(!NT_SUCCESS(STATUS_NOINTERFACE));
 CHECK_CT(offsetof(NPI_MODULEID, Guid) == offsetof(NPI_MODULEID, IfLuid));
+/* <nmr/version.h>: integer constants, usable in #if. */
+#if NMR_VERSION_MAJOR < 0 || NMR_VERSION_MINOR < 0 || NMR_VERSION_PATCH < 0
+#error "NMR_VERSION_* are not non-negative integers"
+#endif
+CHECK_CT(sizeof(NMR_VERSION_STRING) >= sizeof("0.0.0"));
 
 /* Callbacks declared through the Windows function typedefs. */
 static NPI_CLIENT_ATTACH_PROVIDER_FN client_attach;
@@ -99,7 +106,7 @@ static PNPI_REGISTRATION_INSTANCE pri =
 static PNPI_MODULEID pmi = &module_id;
 static PNPIID pid = &npi_id;
 
-/* The exact prototypes of SPEC section 3. */
+/* The exact prototypes of docs/rules.md section 3. */
 static NTSTATUS (*f_reg_provider)(PNPI_PROVIDER_CHARACTERISTICS, PVOID,
                                         PHANDLE) = NmrRegisterProvider;
 static NTSTATUS (*f_dereg_provider)(HANDLE) = NmrDeregisterProvider;
@@ -118,6 +125,7 @@ static nmr_misuse_hook_fn *(*f_set_hook)(nmr_misuse_hook_fn *, void *,
                                                void **) = nmr_diag_set_hook;
 static unsigned long long (*f_count)(void) = nmr_diag_misuse_count;
 static int (*f_strict)(int) = nmr_diag_set_strict;
+static const char *(*f_version)(void) = nmr_version;
 
 int main(void)
 {
@@ -129,7 +137,7 @@ int main(void)
     return !(f_reg_provider && f_dereg_provider && f_wait_provider &&
              f_provider_done && f_reg_client && f_dereg_client &&
              f_wait_client && f_attach && f_client_done && f_set_hook &&
-             f_count && f_strict && pcc && ppc && pri && pmi && pid &&
+             f_count && f_strict && f_version && pcc && ppc && pri && pmi && pid &&
              npi.Handle == NULL && luid.HighPart == 2 &&
              kind == NMR_MISUSE_BAD_HANDLE);
 }

@@ -1,10 +1,41 @@
 #!/usr/bin/env bash
-# Install libnmr into a temporary prefix, then build a separate CMake
-# project that uses find_package(nmr) and links nmr::nmr.
+# Install libnmr into a temporary prefix, check that everything a user
+# looks for is there (headers, manual pages and their links, the
+# documentation, the examples, the bpftrace script), then build a separate
+# CMake project that uses find_package(nmr) and links nmr::nmr.
 source "$(dirname "$0")/lib.sh"
 
 prefix="$TMP/prefix"
 install_into "$prefix"
+
+# What the install must contain, beyond the libraries.
+src="$NMR_SOURCE_DIR"
+want=(include/netioddk.h include/nmr/version.h
+      share/doc/nmr/README.md share/doc/nmr/CHANGELOG.md
+      share/doc/nmr/snapshot.schema.json share/nmr/nmr-bindings.bt)
+for f in "$src"/include/nmr/*.h; do want+=("include/nmr/$(basename "$f")"); done
+for f in "$src"/docs/*.md; do want+=("share/doc/nmr/$(basename "$f")"); done
+while IFS= read -r f; do
+    want+=("share/doc/nmr/examples/$f")
+done < <(cd "$src/examples" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.nmr' \) |
+         sed 's|^\./||' | sort)
+for f in "$src"/man/man3/*.3; do want+=("share/man/man3/$(basename "$f")"); done
+# Every alias of man/MLINKS is a link that resolves (man NAME finds it).
+while read -r page alias; do
+    case $page in ''|'#'*) continue ;; esac
+    want+=("share/man/man3/$alias")
+done < "$src/man/MLINKS"
+missing=0
+for f in "${want[@]}"; do
+    if [[ ! -e "$prefix/$f" ]]; then
+        echo "FAIL: not installed: $f" >&2
+        missing=1
+    fi
+done
+[[ $missing == 0 ]] || fail "cmake --install left out files (above)"
+echo "  installed: ${#want[@]} files checked (headers, man pages and links, docs, examples, tools)"
+cmp -s "$src/tools/nmr-bindings.bt" "$prefix/share/nmr/nmr-bindings.bt" ||
+    fail "share/nmr/nmr-bindings.bt differs from tools/nmr-bindings.bt"
 
 cfg=(-S "$SCRIPTS/consumer" -B "$TMP/build"
      -DCMAKE_PREFIX_PATH="$prefix"

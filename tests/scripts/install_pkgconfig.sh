@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install libnmr into a temporary prefix, then build a C program the way
-# SPEC section 3 says a user does: `pkg-config --cflags/--libs nmr`.
+# docs/rules.md section 3 says a user does: `pkg-config --cflags/--libs nmr`.
 source "$(dirname "$0")/lib.sh"
 
 command -v pkg-config > /dev/null ||

@@ -6,7 +6,8 @@ skip() { echo "SKIPPED: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 run() { echo "+ $*"; "$@"; }
 
-for v in NMR_SOURCE_DIR NMR_BUILD_DIR NMR_CMAKE NMR_CC NMR_CXX NMR_VERSION \
+# (NMR_CXX may be empty: no C++ compiler; script_header_cxx says so.)
+for v in NMR_SOURCE_DIR NMR_BUILD_DIR NMR_CMAKE NMR_CC NMR_VERSION \
          NMR_LIBDIR NMR_LIB_FILE; do
     [[ -n "${!v:-}" ]] || fail "$v is not set: run this through ctest"
 done
@@ -35,4 +36,29 @@ check_loads_from() {
     echo "  $line"
     [[ "$line" == *"=> $2/libnmr.so"* ]] ||
         fail "$1 does not load libnmr from $2"
+}
+
+# The public headers: include/netioddk.h, include/nmr/*.h and the ones
+# CMake generates into the build tree (nmr/version.h), as paths relative
+# to their include directory, one per line.
+public_headers() {
+    (cd "$NMR_SOURCE_DIR/include" && ls netioddk.h nmr/*.h)
+    if [[ -n "${NMR_GENERATED_INCLUDE_DIR:-}" && -d "$NMR_GENERATED_INCLUDE_DIR/nmr" ]]; then
+        (cd "$NMR_GENERATED_INCLUDE_DIR" && ls nmr/*.h)
+    fi
+}
+# -I flags that find every public header.
+PUBLIC_INC=(-I "$NMR_SOURCE_DIR/include")
+if [[ -n "${NMR_GENERATED_INCLUDE_DIR:-}" ]]; then
+    PUBLIC_INC+=(-I "$NMR_GENERATED_INCLUDE_DIR")
+fi
+
+# configure_fresh DIR ARGS...: configure a new build tree of libnmr in DIR
+# (the source tree of this build), output in DIR.configure.log.
+configure_fresh() {
+    local dir=$1
+    shift
+    echo "+ $NMR_CMAKE -S $NMR_SOURCE_DIR -B $dir $*"
+    "$NMR_CMAKE" -S "$NMR_SOURCE_DIR" -B "$dir" -DCMAKE_C_COMPILER="$NMR_CC" "$@" \
+        > "$dir.configure.log" 2>&1
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rules_table.sh - regenerate the "Status of SPEC rules" table of README.md
+# rules_table.sh - regenerate the "Status of the rules" table of README.md
 # from the tests: a file counts for rule Rn when it names Rn (tests/test_*.c,
 # tests/scripts/*.sh), and the files that include tests/rule_test.h count
 # for the rules that header's end-of-case check names.  Not a test itself.

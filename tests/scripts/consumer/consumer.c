@@ -3,7 +3,7 @@
  * provider and one client of a private NPI bind, the client deregisters,
  * both wait.  Built by install_pkgconfig.sh (pkg-config) and by the CMake
  * project next to it (find_package(nmr)).  Exits 0 when every step did
- * what SPEC.md says.
+ * what docs/rules.md says.
  */
 #include <netioddk.h>
 #include <nmr/diag.h>
