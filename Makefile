@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Thin wrapper over CMake and the test tools.
 #
 #   make            build (build/)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hostbench.c - the echo NPI through nmrhost's module table (tools/nmrhost,
  * host.h): the example modules (examples/modules/) loaded from their shared

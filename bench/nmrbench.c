@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nmrbench - how much the registrar's operations cost, and how the cost
  * grows with the number of modules.  Every figure is the median of

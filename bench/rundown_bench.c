@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rundown_bench - what it costs to protect a call into a peer: nanoseconds
  * per acquire + release pair, on 1 thread and on 2 threads working on the

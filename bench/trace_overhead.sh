@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/trace_overhead.sh - what the event sites cost when nobody listens.
 #
 # Runs `nmrbench --core` (W1 and W2, nothing else registered) on the real

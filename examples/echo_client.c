@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_client.c - a client of the echo NPI, written as a Windows NPI client
  * module would be.  It binds to the first provider it is offered and sends

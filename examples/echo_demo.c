@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_demo.c - the life of two NPI modules, step by step: a provider and
  * a client of the "echo" NPI bind, talk, and unbind, once while a call is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_modules.h - the entry points of the two example modules: what a
  * Windows driver's DriverEntry and Unload routines would do, split so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_npi.h - the "echo" NPI: the contract a provider and a client of it
  * agree on, and nothing else.  An NPI is a GUID (the NPI ID) plus the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_provider.c - a provider of the echo NPI, written as a Windows NPI
  * provider module would be: a characteristics structure naming its three

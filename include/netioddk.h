@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * netioddk.h - the Network Module Registrar (NMR) API, as Windows ships it.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # man/check.sh - check the section-3 manual pages of libnmr.
 #
 #   1. Coverage: every function declared with NMR_API in a public header

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * alloc.h - every allocation libnmr makes goes through here, so tests can
  * count them and make any one of them fail (SQLite-style fault injection).

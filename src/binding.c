@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * binding.c - the binding state machine: offer, attach, detach, cleanup.
  *

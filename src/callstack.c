@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * callstack.c - per-thread list of callbacks in progress (see callstack.h).
  * Only the owning thread touches its list, so no synchronisation is needed.

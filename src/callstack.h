@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * callstack.h - per-thread record of the callbacks in progress.
  *

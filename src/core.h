@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core.h - the two objects of the registrar and the one lock that guards
  * them.  Read docs/design.md first; this is its code form.

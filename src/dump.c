@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dump.c - a registrar snapshot (nmr/introspect.h) rendered as text, JSON
  * or Graphviz DOT, and the printable names of the snapshot's enums.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dump.h - the string escapers of the snapshot writers (dump.c), for the
  * tests: hidden in libnmr.so, reachable through the static library.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * guard.c - binding guards and provider capture (include/nmr/guard.h).
  *

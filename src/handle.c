@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handle.c - the handle table: slot index + generation, validated by kind.
  *

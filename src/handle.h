@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handle.h - validated handles (R26, R27, R28).
  *

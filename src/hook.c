@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hook.c - replaceable hooks with a grace period (hook.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hook.h - a user hook that can be replaced while other threads call it,
  * and whose replacement can wait until the old one runs nowhere.

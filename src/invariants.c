@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * invariants.c - consistency check of the whole registrar (invariants.h).
  *

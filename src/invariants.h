@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * invariants.h - a full consistency check of the registrar's state, for
  * tests, the fuzzer and the stress test (SQLite-style integrity check).

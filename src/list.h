@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list.h - intrusive circular doubly-linked list (a head is a link whose
  * prev/next point to itself when empty).  No allocation, O(1) unlink.

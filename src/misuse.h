@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * misuse.h - internal entry to the diagnostic channel (R30).
  * Context: may be called from any thread, must be called with no libnmr

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * npi_index.c - the NPI index: GUID value -> struct nmr_npi (npi_index.h).
  *

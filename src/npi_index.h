@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * npi_index.h - NPI ID -> the registrations of that NPI.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * registrar.c - registrar instances: create, destroy, validate (registrar.h).
  *

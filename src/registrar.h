@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * registrar.h - registrar instances (nmr/registrar.h), internal side.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * registration.c - register, deregister and wait, for both roles.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rundown.c - slow paths of rundown protection (include/nmr/rundown.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot.c - a copy of a registrar's state (nmr/introspect.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot.h - one binding or registration as introspection shows it
  * (nmr/introspect.h), shared by the snapshot and the stuck-wait watchdog.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread_key.c - pin the image that holds libnmr before making a key
  * whose destructor is its code (thread_key.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread_key.h - thread-exit hooks that survive the library's unloading.
  *

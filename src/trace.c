@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace.c - the event hook and the USDT probes (nmr/trace.h, trace.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace.h - where the registrar's events leave it (nmr/trace.h, USDT).
  *

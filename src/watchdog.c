@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * watchdog.c - what a stuck wait reports, and when it starts to (watchdog.h).
  *

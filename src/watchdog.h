@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * watchdog.h - the stuck-wait report (nmr/registrar.h, "Stuck-unload
  * watchdog").  reg_wait (registration.c) owns the timing; this file owns

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chars.h - the characteristics of one client and one provider of an NPI,
  * for the tests that write their own callbacks instead of using the fake

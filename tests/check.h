@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.h - the test suite's assertions.  A failed CHECK prints the file,
  * line, expression and (for statuses) both values, then exits with 1 so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fixture.h - header-only test scaffolding: configurable fake NMR client and
  * provider modules that record every callback into one event log.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mt_harness.h - shared machinery of the threaded tests (tests/test_mt_*.c).
  *

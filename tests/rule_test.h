@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rule_test.h - what every single-threaded rule test program shares on top
  * of tests/fixture.h: the live-allocation baseline, the end-of-case check

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests driven by shell scripts (tests/scripts/*.sh): what a user of the
 # built or installed library sees, rather than what the library does.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_api_edges.c - corners of the API that the rule-by-rule tests leave
  * out: NULL everything (R1), NmrClientAttachProvider from the wrong
@@ -7,6 +8,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
 #include "fixture.h"
+
+#include <nmr/version.h>
+#include <string.h>
 
 static NTSTATUS g_nested_status;
 
@@ -75,8 +79,21 @@ static void t_r30_strict_from_environment(void)
     CHECK_EQ(nmr_diag_set_strict(was), 0);
 }
 
+/* The library linked is the version its headers say; the string is made
+ * of the three numbers. */
+static void t_version(void)
+{
+    char want[64];
+    snprintf(want, sizeof(want), "%d.%d.%d", NMR_VERSION_MAJOR, NMR_VERSION_MINOR,
+             NMR_VERSION_PATCH);
+    CHECK(strcmp(NMR_VERSION_STRING, want) == 0);
+    CHECK(nmr_version() != NULL);
+    CHECK(strcmp(nmr_version(), NMR_VERSION_STRING) == 0);
+}
+
 int main(void)
 {
+    RUN(t_version);
     fx_diag_capture();
     RUN(t_r8_attach_from_other_callbacks);
     fx_reset();

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_attach.c - offers and attach outcomes: one offer per pair (R6),
  * NmrClientAttachProvider (R8, R9), the three outcomes of an offer (R10).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ctor.c - R33: no initialisation call is needed; the API works from
  * a constructor that runs before main (at the earliest priority), and

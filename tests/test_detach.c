@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_detach.c - deregistration and detach: R12 (PENDING, synchronous
  * detach, no new offers), R13 (order, exactly once), R14 (PENDING / other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_diag.c - the misuse diagnostic channel (R30): hook, counter,
  * default message on stderr, strict mode (abort), and the four kinds of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dump.c - nmr_snapshot_write() and the name functions of
  * nmr/introspect.h, on snapshots built by hand (no registrar involved):

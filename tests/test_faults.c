@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_faults.c - allocation fault injection at every allocation (R2, R31,
  * R32), SQLite style.

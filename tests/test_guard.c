@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_guard.c - binding guards (nmr/guard.h) with the real NMR, one
  * thread.  A client (NMR_GUARD_CLIENT) or a provider (NMR_GUARD_PROVIDER)

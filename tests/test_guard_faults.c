@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_guard_faults.c - the failure paths of guards and capture: every
  * allocation of nmr_capture_create (the object, its registration, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_handles.c - handle validation: R26 (never issued, dead, wrong kind;
  * VOID functions report misuse), R27 (valid until wait / cleanup), R28

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_invariants.c - the checks behind the other tests can fail, and the
  * growth paths of the registrar's tables fail cleanly (R2, R31, R32).

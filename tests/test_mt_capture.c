@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_capture.c - provider capture (nmr/guard.h: nmr_capture_*), with
  * helper threads for the waits.

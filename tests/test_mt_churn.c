@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_churn.c - heavy concurrent churn on many NPIs (R25, with R5,
  * R6, R10, R12, R13, R16, R18, R22, R23, R24).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_detach_race.c - detach and completion races (R13, R14, R15,
  * R16, with R18 and R23).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_guard.c - binding guards (nmr/guard.h) with the real NMR while
  * worker threads call into the peer continuously, and the provider or the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_introspect.c - snapshots and trace hooks while other threads
  * register, bind, detach and wait as fast as they can.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_latecomer.c - deregistration while an offer is in flight (rules
  * R11, with R7, R12, R13, R18).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_register_race.c - registrations racing each other (R4, R5,
  * R6, R7, R8, R11, R12).

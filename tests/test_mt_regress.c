@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_regress.c - regression tests of defects found by adversarial
  * testing (issue 11), the threaded ones (run under TSan too):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_rundown.c - the cache-aware rundown (nmr/rundown.h) under real
  * concurrency: drains and waits racing with references taken and released

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_second_waiter.c - two threads wait for the same registration.
  *

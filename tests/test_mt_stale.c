@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_stale.c - stale, foreign and wrong-kind handles while other
  * threads churn (R26, R27, R28, R8, R19, R30).

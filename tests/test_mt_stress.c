@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_stress.c - model-based stress test (R5, R6, R10-R16, R18, R20,
  * R21, R22, R23, R26).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_unload.c - unload safety under threads (R18, R23, R24, with
  * R7, R12, R13, R16).

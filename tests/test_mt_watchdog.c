@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_mt_watchdog.c - the stuck-wait watchdog and the timed waits
  * (nmr/registrar.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_nested.c - re-entry (R22): NMR calls from inside callbacks: nested
  * registration, deregistering oneself (or the peer) from attach and detach

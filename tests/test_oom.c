@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_oom.c - out of memory during registration (R2, R32), with 0, 1 and
  * 3 peers present, on both sides; and the rest of the API keeps working

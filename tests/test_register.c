@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_register.c - registration: input validation (R1), the registration
  * instance handed to peers (R3), matching (R4), offers made at registration

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_registrar.c - registrar instances (nmr/registrar.h).
  *

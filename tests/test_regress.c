@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_regress.c - regression tests of defects found by adversarial
  * testing (issue 11), single-threaded ones:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_rundown.c - unit tests of nmr/rundown.h, single-threaded except for
  * the helper threads that show a wait blocks (or that a reference may be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_snapshot.c - introspection against scenarios with known state
  * (nmr/introspect.h): what each registration and binding looks like in

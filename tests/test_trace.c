@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_trace.c - the event hook (nmr/trace.h): each scenario's exact event
  * sequence, with the right handles, sides and statuses; misuse events;

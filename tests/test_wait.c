@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wait.c - waiting for deregistration: R18 (success, then the handle
  * is dead), R19 (wait before deregister, bad handles), R20 (wait from a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Exit 0 if clang can build a libFuzzer target here.
 command -v clang >/dev/null 2>&1 || exit 1
 dir=$(mktemp -d) || exit 1

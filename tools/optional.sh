@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Run one optional test layer if its tool is present; otherwise say plainly
 # that it was skipped and why.  A skipped layer is never reported as passed.
 #   tools/optional.sh NAME "CHECK COMMAND" "WHAT IS MISSING" CMD...

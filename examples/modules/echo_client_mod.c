@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_client_mod.c - a client of the echo NPI (../echo_npi.h) as a
  * loadable module (<nmr/module.h>): echo_client.so.  N worker threads call

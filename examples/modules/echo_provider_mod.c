@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_provider_mod.c - a provider of the echo NPI (../echo_npi.h) as a
  * loadable module (<nmr/module.h>).  Built twice: with ECHO_PROVIDER_VERSION

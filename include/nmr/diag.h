@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nmr/diag.h - libnmr extension: the misuse diagnostic channel (R30).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nmr/guard.h - the usual NPI pattern, packaged (libnmr extension).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nmr/introspect.h - libnmr extension: what is registered and bound, now.
  *

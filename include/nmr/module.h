@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nmr/module.h - libnmr extension: the ABI of an NPI module built as a
  * shared object, as nmrhost(1) loads, hot-swaps and unloads it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nmr/registrar.h - libnmr extension: registrar instances, and waits that
  * can time out or report what holds them up.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nmr/rundown.h - rundown protection: count the calls in flight into a
  * peer, refuse new ones once the peer is going away, and learn when the

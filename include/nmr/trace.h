@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nmr/trace.h - libnmr extension: every registrar event, as it happens.
  *

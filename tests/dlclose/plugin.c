@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin.c - a plugin that uses libnmr, for test_dlclose (R33).  Built
  * twice: linked to libnmr.so, and with libnmr.a inside it.  plugin_use()

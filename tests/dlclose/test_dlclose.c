@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_dlclose.c - R33: a thread that used libnmr may outlive the unloading
  * of the image that holds libnmr (dlclose), and exit cleanly.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_ops.c - libFuzzer harness: the input is a sequence of NMR API
  * operations, run on one thread against a reference model of docs/rules.md.

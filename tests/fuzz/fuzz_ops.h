@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_ops.h - entry points of the operation-sequence fuzzer (fuzz_ops.c),
  * shared by the libFuzzer build and the plain replay driver (replay.c).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Write the seed corpus of fuzz_ops.c (tests/fuzz/corpus/).
 
 Each seed is a meaningful scenario written with the op helpers below; the

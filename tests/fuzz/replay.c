@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replay.c - plain driver for the fuzz harness (no libFuzzer needed): runs
  * every file named on the command line, or every file of every directory

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/fuzz/run.sh [SECONDS] - build the libFuzzer harness into build-fuzz/
 # and run it for SECONDS (default 60) over a copy of the seed corpus.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * badmod.c - a provider module of the echo NPI that misbehaves on demand,
  * for the nmrhost tests.  The argument mode= picks the fault:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tests/host/nmrhost_test.py - nmrhost tests that a script file cannot express.
 
     nmrhost_test.py NMRHOST MODULE_DIR SOURCE_DIR TEST

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notmod.c - a shared object that is not an NPI module (no entry points of
  * <nmr/module.h>): nmrhost must refuse it and unmap it.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/host/run.sh - run one nmrhost script as a test.
 #
 #   run.sh NMRHOST MODULE_DIR SCRIPT

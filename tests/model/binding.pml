@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * binding.pml - a checked model of libnmr's binding state machine
  * (docs/design.md "The binding state machine", src/binding.c,

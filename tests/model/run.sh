@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/model/run.sh - check the Promela model of the binding state machine
 # (tests/model/binding.pml; README.md next to it says what it models).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # libnmr.so exports exactly what the public headers declare with NMR_API:
 # the nine Nmr* functions of netioddk.h plus the extensions declared in
 # include/nmr/*.h and in the generated nmr/version.h.  The expected list is read from the headers, so it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * header_check.c - uses every name the public headers declare, in a way
  * that compiles unchanged as C11 and as C++11, and checks the Windows

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * header_coexist.c - a program that has its own definitions of the Windows
  * types (as a compatibility header would) and says so with the guards that

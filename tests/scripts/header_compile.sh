@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The public headers compile as C11 with -pedantic, on their own and after
 # a program's own definitions of the Windows types, and the programs link
 # against libnmr.so and run.  (As C++11: header_cxx.sh.)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * header_ntdef.c - as if the Windows ntdef.h had been included first
  * (_NTDEF_ defined, with GUID and LUID): netioddk.h takes the basic types,

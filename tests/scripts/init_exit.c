@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * init_exit.c - R33: no initialisation call, nothing torn down at exit.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # R33: the API works from a constructor that runs before any other (no
 # initialisation call), and exit() while another thread is using libnmr is
 # clean.  Built twice: against libnmr.a (the program's constructor comes

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install libnmr into a temporary prefix, check that everything a user
 # looks for is there (headers, manual pages and their links, the
 # documentation, the examples, the bpftrace script), then build a separate

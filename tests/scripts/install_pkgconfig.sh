@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install libnmr into a temporary prefix, then build a C program the way
 # docs/rules.md section 3 says a user does: `pkg-config --cflags/--libs nmr`.
 source "$(dirname "$0")/lib.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib.sh - shared by the script tests (sourced, not run).  ctest passes the
 # build's facts in the environment (see tests/scripts.cmake).
 set -euo pipefail

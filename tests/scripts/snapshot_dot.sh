@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The DOT rendering of a snapshot (nmr_snapshot_write, NMR_DUMP_DOT) is a
 # graph Graphviz accepts: `dot -Tpng` turns the known snapshot (with a
 # binding stuck in a pending detach) and the empty one into non-empty PNG

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The JSON rendering of a snapshot (nmr_snapshot_write, NMR_DUMP_JSON)
 # validates against docs/snapshot.schema.json, and its cross-references
 # hold: test_dump writes a known snapshot (with a binding stuck in a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # libnmr.so carries the USDT probes of provider "libnmr" that
 # tools/nmr-bindings.bt and nmr_trace(3) name, each with the number of
 # arguments they document.  Skipped when the library was built without

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Check libnmr JSON snapshots against docs/snapshot.schema.json.
 
 usage: validate_snapshot.py SCHEMA SNAPSHOT.json...

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * commands.c - the commands of nmrhost: each one checks its arguments,
  * does its job through the module table (host.c) or the views (view.c),

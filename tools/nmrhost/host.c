@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * host.c - the module table of nmrhost: load, safe unload, stats (see
  * host.h).  The rule it enforces: a module's shared object is dlclose()d

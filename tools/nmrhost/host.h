@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * host.h - the core of nmrhost: a table of NPI modules loaded from shared
  * objects (<nmr/module.h>), loaded, unloaded safely and inspected.  Used

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * intr.c - SIGINT taken by a thread of its own (see intr.h).
  */

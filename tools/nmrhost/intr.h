@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * intr.h - Ctrl-C (SIGINT) in nmrhost, without a signal handler.
  *

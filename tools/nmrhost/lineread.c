@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lineread.c - script and terminal input for nmrhost (see lineread.h).
  * The history of interactive sessions is kept in ~/.nmrhost_history.

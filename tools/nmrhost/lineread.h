@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lineread.h - where nmrhost's commands come from: a script file, a script
  * on standard input, or a terminal with line editing and history.

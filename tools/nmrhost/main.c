@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - nmrhost: load, hot-swap and unload NPI modules (shared objects,
  * <nmr/module.h>) in one process, from a script, standard input or an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * out.h - nmrhost's output: one lock for every line written, so that
  * module log lines (from any thread), reports and the live progress line

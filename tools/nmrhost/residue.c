@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * residue.c - find and describe what a module left in the registrar (see
  * residue.h).  A registration belongs to a module when its characteristics,

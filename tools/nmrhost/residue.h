@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * residue.h - what a module left in the registrar: its registrations (found
  * by the addresses they gave the NMR, see host_owner) with their bindings

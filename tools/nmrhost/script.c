@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * script.c - the nmrhost interpreter: reads lines (lineread.c), expands
  * ${VAR}, splits words, runs `repeat N ... end` blocks, and runs each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * script.h - run nmrhost commands from a line source (a file, standard
  * input or the terminal).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * session.h - the state of one nmrhost run, shared by the interpreter
  * (script.c), the commands (commands.c) and the views (view.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * view.c - what nmrhost shows: the module list, the binding graph as text
  * and as DOT/PNG, the progress line and the final report.  All of it comes

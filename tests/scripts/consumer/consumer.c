@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * consumer.c - the smallest complete user of an installed libnmr: one
  * provider and one client of a private NPI bind, the client deregisters,
