@@ -20,43 +20,15 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* This thread: the hook calls (of any cell) it is inside now, and 1 + its
- * stripe (0 until chosen).  One object, so a call computes its address
- * once. */
-typedef struct hook_thread {
-    unsigned depth;
-    unsigned stripe1;
-} hook_thread;
-static _Thread_local hook_thread me;
+_Thread_local nmr_hook_thread nmr_hook_me;
 static atomic_uint next_stripe;
 
-nmr_hook_any_fn *nmr_hook_enter(nmr_hook_cell *c, void **ctx, nmr_hook_token *t)
+unsigned nmr_hook_pick_stripe(nmr_hook_thread *self)
 {
-    hook_thread *self = &me;
-    if (self->stripe1 == 0)
-        self->stripe1 =
-            atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) %
-                NMR_HOOK_STRIPES +
-            1;
-    unsigned p = atomic_load(&c->phase);
-    atomic_uint *counter = &c->stripe[p][self->stripe1 - 1].calls;
-    atomic_fetch_add(counter, 1);
-    nmr_hook_record *r = atomic_load(&c->current);
-    t->counter = counter;
-    t->self = self;
-    self->depth++;
-    if (r == NULL) {
-        *ctx = NULL;
-        return NULL;
-    }
-    *ctx = r->ctx;
-    return r->fn;
-}
-
-void nmr_hook_leave(nmr_hook_token t)
-{
-    t.self->depth--;
-    atomic_fetch_sub(t.counter, 1);
+    self->stripe1 =
+        atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % NMR_HOOK_STRIPES +
+        1;
+    return self->stripe1;
 }
 
 static void wait_phase_drained(nmr_hook_cell *c, unsigned p)
@@ -121,7 +93,7 @@ nmr_hook_any_fn *nmr_hook_set(nmr_hook_cell *c, nmr_hook_any_fn *fn, void *ctx,
     pthread_mutex_lock(&c->lock);
     if (fn != NULL) {
         rec = pool_take_locked(c);
-        if (rec == NULL && me.depth == 0) {
+        if (rec == NULL && nmr_hook_me.depth == 0) {
             /* The other record was replaced inside a hook and not yet
              * waited for: wait now, and it is free. */
             pthread_mutex_unlock(&c->lock);
@@ -169,14 +141,14 @@ nmr_hook_any_fn *nmr_hook_set(nmr_hook_cell *c, nmr_hook_any_fn *fn, void *ctx,
         }
     }
     pthread_mutex_unlock(&c->lock);
-    if (me.depth == 0)
+    if (nmr_hook_me.depth == 0)
         grace_and_free(c);
     return old_fn;
 }
 
 int nmr_hook_sync(nmr_hook_cell *c)
 {
-    if (me.depth > 0)
+    if (nmr_hook_me.depth > 0)
         return -1;
     grace_and_free(c);
     return 0;

@@ -66,17 +66,53 @@ typedef struct nmr_hook_cell {
      .grace_lock = PTHREAD_MUTEX_INITIALIZER,                              \
      .listeners = (listeners_ptr)}
 
+/* This thread: the hook calls (of any cell) it is inside now, and 1 + its
+ * stripe (0 until chosen). */
+typedef struct nmr_hook_thread {
+    unsigned depth;
+    unsigned stripe1;
+} nmr_hook_thread;
+extern _Thread_local nmr_hook_thread nmr_hook_me;
+unsigned nmr_hook_pick_stripe(nmr_hook_thread *self);
+
 /* Where a call was counted; give it back to nmr_hook_leave(). */
 typedef struct nmr_hook_token {
     atomic_uint *counter;
-    struct hook_thread *self; /* the calling thread's record (hook.c) */
+    nmr_hook_thread *self;
 } nmr_hook_token;
 
 /* Count this thread in and read the hook.  Returns the hook (its context
  * in *ctx), or NULL when none is installed; either way call
- * nmr_hook_leave() with *t afterwards. */
-nmr_hook_any_fn *nmr_hook_enter(nmr_hook_cell *c, void **ctx, nmr_hook_token *t);
-void nmr_hook_leave(nmr_hook_token t);
+ * nmr_hook_leave() with *t afterwards.  Inline: it runs once per event. */
+static inline nmr_hook_any_fn *nmr_hook_enter(nmr_hook_cell *c, void **ctx,
+                                              nmr_hook_token *t)
+{
+    nmr_hook_thread *self = &nmr_hook_me;
+    unsigned s1 = self->stripe1;
+    if (s1 == 0)
+        s1 = nmr_hook_pick_stripe(self);
+    /* hook.c: the increment comes before the read of the record, in the
+     * single order of sequentially consistent atomics. */
+    unsigned p = atomic_load(&c->phase);
+    atomic_uint *counter = &c->stripe[p][s1 - 1].calls;
+    atomic_fetch_add(counter, 1);
+    nmr_hook_record *r = atomic_load(&c->current);
+    t->counter = counter;
+    t->self = self;
+    self->depth++;
+    if (r == NULL) {
+        *ctx = NULL;
+        return NULL;
+    }
+    *ctx = r->ctx;
+    return r->fn;
+}
+
+static inline void nmr_hook_leave(nmr_hook_token t)
+{
+    t.self->depth--;
+    atomic_fetch_sub(t.counter, 1); /* pairs with the grace period's scan */
+}
 
 /* Install fn/ctx (fn NULL: none) and return the previous hook (its context
  * in *old_ctx when not NULL).  Waits for a grace period unless this thread
