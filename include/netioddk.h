@@ -18,7 +18,9 @@
  *   LUID        LUID_DEFINED or _LUID_DEFINED
  *   scalars     NMR_BASIC_TYPES_DEFINED  (VOID PVOID HANDLE PHANDLE USHORT
  *                                         ULONG LONG UCHAR NTSTATUS)
- *   STATUS_*    each code is defined only if not already a macro
+ *   STATUS_*    each code is defined only if not already a macro (all the
+ *               codes libnmr uses are here, including those only its
+ *               extensions return; NMR_STATUS_MAP lists them)
  *
  * When the real Windows ntdef.h was included first (_NTDEF_ is defined), the
  * basic types, GUID and LUID are taken from it.
@@ -85,7 +87,11 @@ typedef struct _LUID {
 #define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
 #endif
 
-/* ---- status codes used by the NMR (exact NT values) ------------------- */
+/* ---- status codes (exact NT values) ------------------------------------
+ * Every NT status code libnmr uses is defined here, once, each only if it
+ * is not a macro already, and listed once in NMR_STATUS_MAP below.  The
+ * first seven are the codes the Windows NMR itself returns; the last three
+ * are returned by libnmr's extensions (<nmr/registrar.h>, <nmr/guard.h>). */
 #ifndef STATUS_SUCCESS
 #define STATUS_SUCCESS ((NTSTATUS)0x00000000L)
 #endif
@@ -107,6 +113,30 @@ typedef struct _LUID {
 #ifndef STATUS_POSSIBLE_DEADLOCK
 #define STATUS_POSSIBLE_DEADLOCK ((NTSTATUS)0xC0000194L)
 #endif
+#ifndef STATUS_TIMEOUT
+#define STATUS_TIMEOUT ((NTSTATUS)0x00000102L) /* NT_SUCCESS() is true */
+#endif
+#ifndef STATUS_DEVICE_BUSY
+#define STATUS_DEVICE_BUSY ((NTSTATUS)0x80000011L)
+#endif
+#ifndef STATUS_DEVICE_NOT_READY
+#define STATUS_DEVICE_NOT_READY ((NTSTATUS)0xC00000A3L)
+#endif
+
+/* The list of the codes above, one XX(name) each (the libuv UV_ERRNO_MAP
+ * pattern): nmr_status_name (<nmr/diag.h>) knows exactly these.  A new
+ * code gets its guarded definition above and its line here. */
+#define NMR_STATUS_MAP(XX)                                                     \
+    XX(STATUS_SUCCESS)                                                         \
+    XX(STATUS_PENDING)                                                         \
+    XX(STATUS_NOINTERFACE)                                                     \
+    XX(STATUS_INSUFFICIENT_RESOURCES)                                          \
+    XX(STATUS_INVALID_PARAMETER)                                               \
+    XX(STATUS_INVALID_DEVICE_STATE)                                            \
+    XX(STATUS_POSSIBLE_DEADLOCK)                                               \
+    XX(STATUS_TIMEOUT)                                                         \
+    XX(STATUS_DEVICE_BUSY)                                                     \
+    XX(STATUS_DEVICE_NOT_READY)
 
 /* ---- NPI identity ------------------------------------------------------ */
 typedef GUID NPIID;

@@ -36,14 +36,6 @@
 
 #include <assert.h>
 
-static const char *const side_name[2] = {"client", "provider"};
-static const char *const complete_fn[2] = {"NmrClientDetachProviderComplete",
-                                           "NmrProviderDetachClientComplete"};
-
-static inline pthread_mutex_t *lock_of(const nmr_binding *b)
-{
-    return &b->reg[NMR_CLIENT]->npi->lock;
-}
 
 static void binding_destroy(struct nmr_object *obj)
 {
@@ -55,6 +47,8 @@ static void binding_destroy(struct nmr_object *obj)
 
 nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
 {
+    nmr_npi_assert_held(client->npi);
+    assert(provider->npi == client->npi); /* one NPI, one lock */
     nmr_binding *b = nmr_alloc(sizeof(*b));
     if (b == NULL)
         return NULL;
@@ -72,7 +66,7 @@ nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
         nmr_list_add_tail(&b->reg[side]->bindings, &b->link[side]);
         b->reg[side]->live_bindings++;
     }
-    b->state = NMR_B_CREATED;
+    nmr_binding_init_state(b); /* the init path: CREATED, halves IDLE */
     return b;
 }
 
@@ -80,8 +74,8 @@ nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
  * that was waiting for the last one (R18). */
 static void unlink_locked(nmr_binding *b)
 {
-    assert(b->state != NMR_B_GONE);
-    b->state = NMR_B_GONE;
+    nmr_npi_assert_held(nmr_binding_npi(b));
+    nmr_binding_set_state(b, NMR_B_GONE);
     for (int side = 0; side < 2; side++) {
         nmr_reg *r = b->reg[side];
         nmr_list_del(&b->link[side]);
@@ -92,6 +86,7 @@ static void unlink_locked(nmr_binding *b)
 
 void nmr_binding_cancel_locked(nmr_binding *b)
 {
+    nmr_npi_assert_held(nmr_binding_npi(b));
     assert(b->state == NMR_B_CREATED);
     unlink_locked(b);
     /* Retiring under the lock cannot free the binding: a CREATED binding is
@@ -102,9 +97,10 @@ void nmr_binding_cancel_locked(nmr_binding *b)
 
 int nmr_binding_start_detach_locked(nmr_binding *b)
 {
+    nmr_npi_assert_held(nmr_binding_npi(b));
     if (b->state != NMR_B_ATTACHED)
         return 0;
-    b->state = NMR_B_DETACHING;
+    nmr_binding_set_state(b, NMR_B_DETACHING);
     return 1;
 }
 
@@ -126,18 +122,19 @@ static void run_cleanups(nmr_binding *b)
      * wait that returns finds it dead (R16, R27).  The caller holds its own
      * reference, so retiring cannot free the binding here. */
     nmr_handle_retire(&b->obj);
-    pthread_mutex_lock(lock_of(b));
+    nmr_npi_lock(nmr_binding_npi(b));
     unlink_locked(b);
-    pthread_mutex_unlock(lock_of(b));
+    nmr_npi_unlock(nmr_binding_npi(b));
 }
 
 /* Under the lock: if both halves are complete and no detach callback is
  * running, move to CLEANUP; the caller then runs the cleanups. */
 static int ready_for_cleanup_locked(nmr_binding *b)
 {
+    nmr_npi_assert_held(nmr_binding_npi(b));
     if (b->state == NMR_B_DETACHING && b->half[0] == NMR_H_COMPLETE &&
         b->half[1] == NMR_H_COMPLETE) {
-        b->state = NMR_B_CLEANUP;
+        nmr_binding_set_state(b, NMR_B_CLEANUP);
         return 1;
     }
     return 0;
@@ -157,14 +154,14 @@ static void report_detach_misuse(const nmr_binding *b, const deferred_misuse *m)
                           "%s: %s detach callback of binding %p completed "
                           "its half and then returned STATUS_SUCCESS "
                           "(it must return STATUS_PENDING) (R14, R29)",
-                          complete_fn[m->side], side_name[m->side],
+                          nmr_side_complete_fn(m->side), nmr_side_name(m->side),
                           nmr_handle_value(&b->obj));
     else
         nmr_report_misuse(NMR_MISUSE_BAD_DETACH_STATUS,
                           "%s detach callback of binding %p returned "
                           "0x%08x; only STATUS_SUCCESS or STATUS_PENDING "
                           "are allowed, treated as STATUS_SUCCESS (R14)",
-                          side_name[m->side], nmr_handle_value(&b->obj),
+                          nmr_side_name(m->side), nmr_handle_value(&b->obj),
                           (unsigned)m->status);
 }
 
@@ -180,31 +177,32 @@ static void report_detach_misuse(const nmr_binding *b, const deferred_misuse *m)
 static void finish_half_locked(nmr_binding *b, int side, const deferred_misuse *m,
                                int nmisuse)
 {
+    nmr_npi_assert_held(nmr_binding_npi(b));
     int traced = NMR_TRACING();
     if (traced || nmisuse > 0) {
-        b->half[side] = NMR_H_COMPLETING;
-        pthread_mutex_unlock(lock_of(b));
+        nmr_half_set(b, side, NMR_H_COMPLETING);
+        nmr_npi_unlock(nmr_binding_npi(b));
         for (int i = 0; i < nmisuse; i++)
             report_detach_misuse(b, &m[i]);
         if (traced)
             nmr_trace_binding(NMR_EVENT_HALF_COMPLETE, b, side, 0);
-        pthread_mutex_lock(lock_of(b));
+        nmr_npi_lock(nmr_binding_npi(b));
     }
-    b->half[side] = NMR_H_COMPLETE;
+    nmr_half_set(b, side, NMR_H_COMPLETE);
 }
 
 void nmr_binding_detach(nmr_binding *b)
 {
-    pthread_mutex_t *lock = lock_of(b);
+    nmr_npi *npi = nmr_binding_npi(b);
 
-    pthread_mutex_lock(lock);
+    nmr_npi_lock(npi);
     assert(b->state == NMR_B_DETACHING);
     for (int side = 0; side < 2; side++) {
         if (b->half[side] != NMR_H_IDLE)
             continue; /* R10: the client half needed no call */
-        b->half[side] = NMR_H_CALLING;
+        nmr_half_set(b, side, NMR_H_CALLING);
         b->since[side] = nmr_stamp_ms();
-        pthread_mutex_unlock(lock);
+        nmr_npi_unlock(npi);
 
         if (NMR_TRACING())
             nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0);
@@ -217,12 +215,12 @@ void nmr_binding_detach(nmr_binding *b)
          * anything else counts as SUCCESS and is misuse. */
         deferred_misuse misuse[2];
         int nmisuse = 0, complete = 1;
-        pthread_mutex_lock(lock);
+        nmr_npi_lock(npi);
         if (b->half[side] == NMR_H_CALLING_DONE) {
             if (s == STATUS_SUCCESS)
                 misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_NOT_PENDING, side, s};
         } else if (s == STATUS_PENDING) {
-            b->half[side] = NMR_H_PENDING;
+            nmr_half_set(b, side, NMR_H_PENDING);
             complete = 0;
         }
         if (s != STATUS_SUCCESS && s != STATUS_PENDING)
@@ -231,7 +229,7 @@ void nmr_binding_detach(nmr_binding *b)
             finish_half_locked(b, side, misuse, nmisuse);
     }
     int ready = ready_for_cleanup_locked(b);
-    pthread_mutex_unlock(lock);
+    nmr_npi_unlock(npi);
 
     if (ready)
         run_cleanups(b);
@@ -239,10 +237,11 @@ void nmr_binding_detach(nmr_binding *b)
 
 int nmr_binding_claim_offer_locked(nmr_binding *b)
 {
+    nmr_npi_assert_held(nmr_binding_npi(b));
     if (b->state != NMR_B_CREATED)
         return 0; /* cancelled by a deregistration */
     assert(b->reg[0]->state == NMR_REG_ACTIVE && b->reg[1]->state == NMR_REG_ACTIVE);
-    b->state = NMR_B_OFFERING;
+    nmr_binding_set_state(b, NMR_B_OFFERING);
     return 1;
 }
 
@@ -260,7 +259,7 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         nmr_binding *b = todo, *next = b->work_next;
         nmr_reg *client = b->reg[NMR_CLIENT];
         nmr_reg *provider = b->reg[NMR_PROVIDER];
-        pthread_mutex_t *lock = lock_of(b);
+        nmr_npi *npi = nmr_binding_npi(b);
         int detach = 0, gone = 0, next_claimed = 0;
         NTSTATUS s = STATUS_NOINTERFACE;
         HANDLE h = nmr_handle_value(&b->obj);
@@ -289,21 +288,21 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
          * to-do list still holds the binding. */
         if (claimed && !b->provider_attached)
             nmr_handle_retire(&b->obj);
-        pthread_mutex_lock(lock);
+        nmr_npi_lock(npi);
         if (!claimed) {
             /* cancelled before its offer: nothing to finish */
         } else if (b->provider_attached) {
             int late = client->state != NMR_REG_ACTIVE ||
                        provider->state != NMR_REG_ACTIVE;
             if (s == STATUS_SUCCESS && !late) {
-                b->state = NMR_B_ATTACHED;
+                nmr_binding_set_state(b, NMR_B_ATTACHED);
             } else {
                 /* R11 late-comer: attached, detached at once.  R10: the
                  * client failed after the provider accepted: only the
                  * provider is told to detach. */
-                b->state = NMR_B_DETACHING;
+                nmr_binding_set_state(b, NMR_B_DETACHING);
                 if (s != STATUS_SUCCESS)
-                    b->half[NMR_CLIENT] = NMR_H_COMPLETE;
+                    nmr_half_set(b, NMR_CLIENT, NMR_H_COMPLETE);
                 detach = 1;
             }
         } else {
@@ -313,7 +312,7 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         int user_code_next = detach || (gone && s == STATUS_SUCCESS);
         if (next != NULL && !user_code_next)
             next_claimed = nmr_binding_claim_offer_locked(next);
-        pthread_mutex_unlock(lock);
+        nmr_npi_unlock(npi);
 
         if (detach)
             nmr_binding_detach(b);
@@ -327,9 +326,9 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
                                   h);
         }
         if (next != NULL && user_code_next) {
-            pthread_mutex_lock(lock);
+            nmr_npi_lock(npi);
             next_claimed = nmr_binding_claim_offer_locked(next);
-            pthread_mutex_unlock(lock);
+            nmr_npi_unlock(npi);
         }
         nmr_handle_put(&b->obj); /* the to-do list's reference */
         todo = next;
@@ -397,34 +396,34 @@ static void detach_complete(HANDLE h, nmr_side side)
     if (o == NULL) {
         nmr_report_misuse(NMR_MISUSE_BAD_HANDLE,
                           "%s: %p is not a live binding handle (R26)",
-                          complete_fn[side], h);
+                          nmr_side_complete_fn(side), h);
         return;
     }
     nmr_binding *b = nmr_container_of(o, nmr_binding, obj);
     int ready = 0, misuse = 0, dead = 0;
-    pthread_mutex_lock(lock_of(b));
+    nmr_npi_lock(nmr_binding_npi(b));
     if (b->state == NMR_B_GONE) {
         dead = 1;
     } else if (b->half[side] == NMR_H_CALLING) {
-        b->half[side] = NMR_H_CALLING_DONE; /* R15: finished when it returns */
+        nmr_half_set(b, side, NMR_H_CALLING_DONE); /* R15: finished when it returns */
     } else if (b->half[side] == NMR_H_PENDING) {
         finish_half_locked(b, side, NULL, 0);
         ready = ready_for_cleanup_locked(b);
     } else {
         misuse = 1; /* not started, completed, or completing right now */
     }
-    pthread_mutex_unlock(lock_of(b));
+    nmr_npi_unlock(nmr_binding_npi(b));
 
     if (dead)
         nmr_report_misuse(NMR_MISUSE_BAD_HANDLE,
                           "%s: %p is not a live binding handle (R26)",
-                          complete_fn[side], h);
+                          nmr_side_complete_fn(side), h);
     if (misuse)
         nmr_report_misuse(NMR_MISUSE_NOT_PENDING,
                           "%s: the %s half of binding %p is not pending "
                           "(its detach callback was not called, returned "
                           "STATUS_SUCCESS, or was completed already) (R29)",
-                          complete_fn[side], side_name[side], h);
+                          nmr_side_complete_fn(side), nmr_side_name(side), h);
     if (ready)
         run_cleanups(b);
     nmr_handle_put(o);

@@ -25,23 +25,45 @@
 
 #include <netioddk.h>
 #include <stdint.h>
+#ifndef NDEBUG
+#include <stdio.h>  /* nmr_bad_transition */
+#include <stdlib.h>
+#endif
 
 #include "handle.h"
 #include "list.h"
 #include "npi_index.h"
 
-typedef enum nmr_side { NMR_CLIENT = 0, NMR_PROVIDER = 1 } nmr_side;
+#include "side.h"
 
-#define NMR_OTHER(side) ((nmr_side)(1 - (side)))
+/*
+ * The three state machines.  Each is a tiny enum machine whose list of
+ * allowed transitions below is both its documentation and its check: the
+ * state moves only through its setter (nmr_reg_set_state,
+ * nmr_binding_set_state, nmr_half_set, at the end of this file), always
+ * under the NPI lock, and debug builds (!NDEBUG) abort with the machine's
+ * name and both states on a transition not listed.  docs/design.md draws
+ * the same three tables, row for row.  A freshly allocated object gets
+ * its first state from its init function (nmr_reg_init_state,
+ * nmr_binding_init_state), the one other place that writes a state.
+ */
 
-/* Registration states (reg->state).  ACTIVE -> DEREGISTERING (Nmr
- * Deregister*) -> WAITING (NmrWaitFor*, until its bindings are gone) ->
- * DONE (handle retired). */
+/* Registration states (reg->state): XX(STATE). */
+#define NMR_REG_STATES(XX) XX(ACTIVE) XX(DEREGISTERING) XX(WAITING) XX(DONE)
+
+/* Registration transitions: XX(FROM, TO).  New: ACTIVE. */
+#define NMR_REG_TRANSITIONS(XX)                                                 \
+    XX(ACTIVE, DEREGISTERING)  /* Nmr*Deregister* accepted (R21)            */ \
+    XX(ACTIVE, DONE)           /* registration failed for memory, rolled
+                                  back before anyone saw it (R2)            */ \
+    XX(DEREGISTERING, WAITING) /* NmrWaitFor* / timed wait starts waiting   */ \
+    XX(WAITING, DEREGISTERING) /* a timed wait ran out: may wait again      */ \
+    XX(WAITING, DONE)          /* no binding left: handle retired (R18)     */
+
 typedef enum nmr_reg_state {
-    NMR_REG_ACTIVE = 0,
-    NMR_REG_DEREGISTERING,
-    NMR_REG_WAITING,
-    NMR_REG_DONE
+#define NMR_STATE_ENUM_(name) NMR_REG_##name,
+    NMR_REG_STATES(NMR_STATE_ENUM_)
+#undef NMR_STATE_ENUM_
 } nmr_reg_state;
 
 typedef NTSTATUS nmr_detach_fn(PVOID binding_context);
@@ -65,37 +87,67 @@ typedef struct nmr_reg {
     uint8_t state;             /* nmr_reg_state                   [npi] */
 } nmr_reg;
 
-/* Binding states (b->state); docs/design.md has the transition table.
- *
- *   CREATED   --offer starts-->          OFFERING
- *   CREATED   --a side deregisters-->    GONE       (never offered)
- *   OFFERING  --declined-->              GONE       (no cleanup)
- *   OFFERING  --both accepted-->         ATTACHED
- *   OFFERING  --late-comer / client
- *                failed after provider-->DETACHING
- *   ATTACHED  --a side deregisters-->    DETACHING
- *   DETACHING --both halves complete-->  CLEANUP
- *   CLEANUP   --cleanups returned-->     GONE       (handle retired)
- */
+/* Binding states (b->state): XX(STATE). */
+#define NMR_BINDING_STATES(XX)                                                  \
+    XX(CREATED) XX(OFFERING) XX(ATTACHED) XX(DETACHING) XX(CLEANUP) XX(GONE)
+
+/* Binding transitions: XX(FROM, TO).  New: CREATED (a registration found
+ * a matching ACTIVE peer).  One line per row of docs/design.md's table. */
+#define NMR_BINDING_TRANSITIONS(XX)                                             \
+    XX(CREATED, OFFERING)    /* the registering thread reaches it, both
+                                sides ACTIVE                                */ \
+    XX(CREATED, GONE)        /* a side deregisters first: never offered
+                                (R12)                                       */ \
+    XX(OFFERING, GONE)       /* declined: no successful
+                                NmrClientAttachProvider (R10)               */ \
+    XX(OFFERING, ATTACHED)   /* both accepted, both sides still ACTIVE      */ \
+    XX(OFFERING, DETACHING)  /* provider accepted, client then failed: the
+                                client half is complete already (R10)      */ \
+    XX(OFFERING, DETACHING)  /* both accepted, a side deregistering
+                                meanwhile: late-comer (R11)                 */ \
+    XX(ATTACHED, DETACHING)  /* a side deregisters (R13)                    */ \
+    XX(DETACHING, CLEANUP)   /* the last half completes (R16)               */ \
+    XX(CLEANUP, GONE)        /* the cleanups returned; handle retired       */
+
 typedef enum nmr_binding_state {
-    NMR_B_CREATED = 0,
-    NMR_B_OFFERING,
-    NMR_B_ATTACHED,
-    NMR_B_DETACHING,
-    NMR_B_CLEANUP,
-    NMR_B_GONE
+#define NMR_STATE_ENUM_(name) NMR_B_##name,
+    NMR_BINDING_STATES(NMR_STATE_ENUM_)
+#undef NMR_STATE_ENUM_
 } nmr_binding_state;
 
-/* The state of one detach half (b->half[side]). */
+/* Detach half states (b->half[side]), one machine per side: XX(STATE).
+ *   IDLE          detach callback not called
+ *   CALLING       detach callback running
+ *   CALLING_DONE  running, and Nmr*DetachComplete already came (R15)
+ *   PENDING       returned STATUS_PENDING, completion to come
+ *   COMPLETING    complete; its event or misuse report is being told by
+ *                 the completing thread with the lock dropped; not yet
+ *                 COMPLETE for anyone else (binding.c, finish_half_locked)
+ *   COMPLETE      finished */
+#define NMR_HALF_STATES(XX)                                                     \
+    XX(IDLE) XX(CALLING) XX(CALLING_DONE) XX(PENDING) XX(COMPLETING) XX(COMPLETE)
+
+/* Detach half transitions: XX(FROM, TO).  New: IDLE.  A half moves only
+ * while its binding is DETACHING.  Every "-> COMPLETE" goes through
+ * COMPLETING when there is an event or a misuse report to tell. */
+#define NMR_HALF_TRANSITIONS(XX)                                                \
+    XX(IDLE, CALLING)          /* the detach owner calls the callback       */ \
+    XX(IDLE, COMPLETE)         /* client half of an offer the client failed
+                                  after the provider accepted: no call (R10) */ \
+    XX(CALLING, CALLING_DONE)  /* Nmr*DetachComplete inside the call (R15)  */ \
+    XX(CALLING, PENDING)       /* the callback returned STATUS_PENDING      */ \
+    XX(CALLING, COMPLETING)    /* it returned anything else (R14)           */ \
+    XX(CALLING, COMPLETE)      /* the same, with nothing to tell            */ \
+    XX(CALLING_DONE, COMPLETING) /* the callback returned, whatever it said */ \
+    XX(CALLING_DONE, COMPLETE) /* the same, with nothing to tell            */ \
+    XX(PENDING, COMPLETING)    /* Nmr*DetachComplete (R14)                  */ \
+    XX(PENDING, COMPLETE)      /* the same, with nothing to tell            */ \
+    XX(COMPLETING, COMPLETE)   /* told: published as complete               */
+
 typedef enum nmr_half_state {
-    NMR_H_IDLE = 0,     /* detach callback not called */
-    NMR_H_CALLING,      /* detach callback running */
-    NMR_H_CALLING_DONE, /* running, and Nmr*DetachComplete already came (R15) */
-    NMR_H_PENDING,      /* returned STATUS_PENDING, completion to come */
-    NMR_H_COMPLETING,   /* complete, its event or misuse report being told
-                           by the completing thread; not yet COMPLETE for
-                           anyone else (binding.c, finish_half_locked) */
-    NMR_H_COMPLETE
+#define NMR_STATE_ENUM_(name) NMR_H_##name,
+    NMR_HALF_STATES(NMR_STATE_ENUM_)
+#undef NMR_STATE_ENUM_
 } nmr_half_state;
 
 typedef struct nmr_binding {
@@ -139,5 +191,115 @@ void nmr_binding_detach(nmr_binding *b);
 /* Under the NPI lock: move an ATTACHED binding to DETACHING.  Returns 1 if
  * the caller now owns the detach sequence. */
 int nmr_binding_start_detach_locked(nmr_binding *b);
+
+/* ---- the state setters (the transition lists above are their tables) ---- */
+
+/* The NPI whose lock guards b. */
+static inline nmr_npi *nmr_binding_npi(const nmr_binding *b)
+{
+    return b->reg[NMR_CLIENT]->npi;
+}
+
+#ifndef NDEBUG
+/* Debug builds: a transition not in its machine's list.  Says which, where,
+ * and stops. */
+static inline void nmr_bad_transition(const char *machine, const void *obj,
+                                      const char *from, const char *to,
+                                      const char *file, int line)
+{
+    fprintf(stderr,
+            "libnmr: %s:%d: forbidden %s state transition %s -> %s (object %p; "
+            "not in the transition list of src/core.h)\n",
+            file, line, machine, from, to, obj);
+    fflush(stderr);
+    abort();
+}
+#define NMR_STATE_NAME_(name) #name,
+#define NMR_STATE_TEXT_(names, v) \
+    ((unsigned)(v) < sizeof(names) / sizeof(names[0]) ? names[v] : "(bad value)")
+#define NMR_REG_OK_(a, b) || (from == NMR_REG_##a && to == NMR_REG_##b)
+#define NMR_BINDING_OK_(a, b) || (from == NMR_B_##a && to == NMR_B_##b)
+#define NMR_HALF_OK_(a, b) || (from == NMR_H_##a && to == NMR_H_##b)
+#endif
+
+/* The first state of a new registration, before it is listed anywhere. */
+static inline void nmr_reg_init_state(nmr_reg *r)
+{
+    r->state = NMR_REG_ACTIVE;
+}
+
+/* The first state of a new binding (create_locked).  Its halves are IDLE
+ * already: nmr_alloc returns zeroed memory, and IDLE is 0. */
+static inline void nmr_binding_init_state(nmr_binding *b)
+{
+    _Static_assert(NMR_H_IDLE == 0, "a zeroed binding has both halves IDLE");
+    b->state = NMR_B_CREATED;
+}
+
+/* r->state = to, NPI lock held (NMR_REG_TRANSITIONS). */
+#define nmr_reg_set_state(r, to) nmr_reg_set_state_((r), (to), __FILE__, __LINE__)
+static inline void nmr_reg_set_state_(nmr_reg *r, nmr_reg_state to, const char *file,
+                                      int line)
+{
+#ifndef NDEBUG
+    nmr_npi_assert_held(r->npi);
+    nmr_reg_state from = (nmr_reg_state)r->state;
+    if (!(0 NMR_REG_TRANSITIONS(NMR_REG_OK_))) {
+        static const char *const names[] = {NMR_REG_STATES(NMR_STATE_NAME_)};
+        nmr_bad_transition("registration", r, NMR_STATE_TEXT_(names, from),
+                           NMR_STATE_TEXT_(names, to), file, line);
+    }
+#else
+    (void)file, (void)line;
+#endif
+    r->state = (uint8_t)to;
+}
+
+/* b->state = to, NPI lock held (NMR_BINDING_TRANSITIONS). */
+#define nmr_binding_set_state(b, to) \
+    nmr_binding_set_state_((b), (to), __FILE__, __LINE__)
+static inline void nmr_binding_set_state_(nmr_binding *b, nmr_binding_state to,
+                                          const char *file, int line)
+{
+#ifndef NDEBUG
+    nmr_npi_assert_held(nmr_binding_npi(b));
+    nmr_binding_state from = (nmr_binding_state)b->state;
+    if (!(0 NMR_BINDING_TRANSITIONS(NMR_BINDING_OK_))) {
+        static const char *const names[] = {NMR_BINDING_STATES(NMR_STATE_NAME_)};
+        nmr_bad_transition("binding", b, NMR_STATE_TEXT_(names, from),
+                           NMR_STATE_TEXT_(names, to), file, line);
+    }
+#else
+    (void)file, (void)line;
+#endif
+    b->state = (uint8_t)to;
+}
+
+/* b->half[side] = to, NPI lock held, binding DETACHING
+ * (NMR_HALF_TRANSITIONS). */
+#define nmr_half_set(b, side, to) nmr_half_set_((b), (side), (to), __FILE__, __LINE__)
+static inline void nmr_half_set_(nmr_binding *b, int side, nmr_half_state to,
+                                 const char *file, int line)
+{
+#ifndef NDEBUG
+    nmr_npi_assert_held(nmr_binding_npi(b));
+    nmr_half_state from = (nmr_half_state)b->half[side];
+    static const char *const names[] = {NMR_HALF_STATES(NMR_STATE_NAME_)};
+    const char *machine = side == NMR_CLIENT ? "client detach half"
+                                             : "provider detach half";
+    if (b->state != NMR_B_DETACHING) /* halves move only while DETACHING */
+        nmr_bad_transition(side == NMR_CLIENT
+                               ? "client detach half (binding not DETACHING)"
+                               : "provider detach half (binding not DETACHING)",
+                           b, NMR_STATE_TEXT_(names, from), NMR_STATE_TEXT_(names, to),
+                           file, line);
+    if (!(0 NMR_HALF_TRANSITIONS(NMR_HALF_OK_)))
+        nmr_bad_transition(machine, b, NMR_STATE_TEXT_(names, from),
+                           NMR_STATE_TEXT_(names, to), file, line);
+#else
+    (void)file, (void)line;
+#endif
+    b->half[side] = (uint8_t)to;
+}
 
 #endif

@@ -18,7 +18,7 @@
 #include "hook.h"
 #include "trace.h"
 
-#include <nmr/registrar.h> /* STATUS_TIMEOUT, STATUS_DEVICE_BUSY */
+#include <netioddk.h> /* NMR_STATUS_MAP */
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -81,22 +81,32 @@ int nmr_diag_set_strict(int strict)
 const char *nmr_status_name(NTSTATUS status)
 {
     switch (status) {
-    case STATUS_SUCCESS: return "STATUS_SUCCESS";
-    case STATUS_PENDING: return "STATUS_PENDING";
-    case STATUS_TIMEOUT: return "STATUS_TIMEOUT";
-    case STATUS_DEVICE_BUSY: return "STATUS_DEVICE_BUSY";
-    case STATUS_NOINTERFACE: return "STATUS_NOINTERFACE";
-    case STATUS_INSUFFICIENT_RESOURCES: return "STATUS_INSUFFICIENT_RESOURCES";
-    case STATUS_INVALID_PARAMETER: return "STATUS_INVALID_PARAMETER";
-    case STATUS_INVALID_DEVICE_STATE: return "STATUS_INVALID_DEVICE_STATE";
-    case STATUS_POSSIBLE_DEADLOCK: return "STATUS_POSSIBLE_DEADLOCK";
+#define NMR_STATUS_CASE_(name) case name: return #name;
+    NMR_STATUS_MAP(NMR_STATUS_CASE_)
+#undef NMR_STATUS_CASE_
     default: return "(other status)";
     }
 }
 
+/* 1 if kind is of class MISUSE, 0 if REPORT (NMR_MISUSE_MAP, nmr/diag.h):
+ * a kind added to the list says its class there. */
+static int is_misuse(nmr_misuse_kind kind)
+{
+#define NMR_CLASS_MISUSE_ 1
+#define NMR_CLASS_REPORT_ 0
+#define NMR_MISUSE_CLASS_CASE_(name, value, cls) case name: return NMR_CLASS_##cls##_;
+    switch (kind) {
+        NMR_MISUSE_MAP(NMR_MISUSE_CLASS_CASE_)
+    }
+#undef NMR_MISUSE_CLASS_CASE_
+#undef NMR_CLASS_MISUSE_
+#undef NMR_CLASS_REPORT_
+    return 1; /* not a kind of the list: never sent by libnmr; count it */
+}
+
 void nmr_report(nmr_misuse_kind kind, const char *msg)
 {
-    int misuse = kind <= NMR_MISUSE_RUNDOWN;
+    int misuse = is_misuse(kind);
     if (misuse) {
         atomic_fetch_add_explicit(&misuse_count, 1, memory_order_relaxed);
         if (NMR_TRACING())

@@ -26,6 +26,7 @@
 #include <nmr/introspect.h>
 
 #include "alloc.h"
+#include "side.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -38,11 +39,15 @@
 
 /* ---- names ------------------------------------------------------------- */
 
+/* A role is a side (side.h): same values, same names. */
+_Static_assert(NMR_ROLE_CLIENT == (int)NMR_CLIENT && NMR_ROLE_PROVIDER == (int)NMR_PROVIDER,
+               "nmr_role and nmr_side must agree");
+
 const char *nmr_role_name(nmr_role role)
 {
     switch (role) {
-    case NMR_ROLE_CLIENT: return "client";
-    case NMR_ROLE_PROVIDER: return "provider";
+    case NMR_ROLE_CLIENT:
+    case NMR_ROLE_PROVIDER: return nmr_side_name((int)role);
     }
     return "unknown";
 }
@@ -310,13 +315,12 @@ static const char *plural(size_t n, const char *one, const char *many)
 /* The function a module calls to complete its pending detach half. */
 static const char *completion_fn(int side)
 {
-    return side == NMR_ROLE_CLIENT ? "NmrClientDetachProviderComplete"
-                                   : "NmrProviderDetachClientComplete";
+    return nmr_side_complete_fn(side);
 }
 
 static const char *detach_callback(int side)
 {
-    return side == NMR_ROLE_CLIENT ? "ClientDetachProvider" : "ProviderDetachClient";
+    return nmr_side_detach_fn(side);
 }
 
 static void text_registration(FILE *f, const nmr_snapshot *s, size_t i)

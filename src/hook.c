@@ -16,12 +16,43 @@
 
 #include "hook.h"
 
+#include <assert.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
 _Thread_local nmr_hook_thread nmr_hook_me;
 static atomic_uint next_stripe;
+
+/* The cell lock.  Debug builds (!NDEBUG) record its holder, so that
+ * cell_assert_held() at the top of a *_locked function fails loudly when
+ * the caller does not hold it (lockdep's lockdep_assert_held); release
+ * builds compile these to the bare pthread calls. */
+#ifdef NDEBUG
+#define cell_assert_held(c) ((void)sizeof(c))
+#else
+#define cell_assert_held(c)                                                   \
+    assert((c)->lock_held && pthread_equal((c)->lock_owner, pthread_self()) && \
+           "the hook cell lock must be held")
+#endif
+
+static inline void cell_lock(nmr_hook_cell *c)
+{
+    pthread_mutex_lock(&c->lock);
+#ifndef NDEBUG
+    c->lock_owner = pthread_self();
+    c->lock_held = 1;
+#endif
+}
+
+static inline void cell_unlock(nmr_hook_cell *c)
+{
+#ifndef NDEBUG
+    cell_assert_held(c);
+    c->lock_held = 0;
+#endif
+    pthread_mutex_unlock(&c->lock);
+}
 
 unsigned nmr_hook_pick_stripe(nmr_hook_thread *self)
 {
@@ -51,17 +82,17 @@ static void wait_phase_drained(nmr_hook_cell *c, unsigned p)
 static void grace_and_free(nmr_hook_cell *c)
 {
     pthread_mutex_lock(&c->grace_lock);
-    pthread_mutex_lock(&c->lock);
+    cell_lock(c);
     nmr_hook_record *done = c->retired;
     c->retired = NULL;
-    pthread_mutex_unlock(&c->lock);
+    cell_unlock(c);
     unsigned p = atomic_load(&c->phase);
     atomic_store(&c->phase, p ^ 1u);
     wait_phase_drained(c, p);
     atomic_store(&c->phase, p);
     wait_phase_drained(c, p ^ 1u);
     pthread_mutex_unlock(&c->grace_lock);
-    pthread_mutex_lock(&c->lock);
+    cell_lock(c);
     for (nmr_hook_record *r = done, *next; r != NULL; r = next) {
         next = r->retired_next;
         if (r->heap)
@@ -69,12 +100,13 @@ static void grace_and_free(nmr_hook_cell *c)
         else
             r->busy = 0;
     }
-    pthread_mutex_unlock(&c->lock);
+    cell_unlock(c);
 }
 
 /* A free record of the pool, or NULL.  Cell lock held. */
 static nmr_hook_record *pool_take_locked(nmr_hook_cell *c)
 {
+    cell_assert_held(c);
     for (unsigned i = 0; i < 2; i++) {
         if (!c->pool[i].busy) {
             c->pool[i].busy = 1;
@@ -90,15 +122,15 @@ nmr_hook_any_fn *nmr_hook_set(nmr_hook_cell *c, nmr_hook_any_fn *fn, void *ctx,
 {
     nmr_hook_record *rec = NULL;
     *ok = 1;
-    pthread_mutex_lock(&c->lock);
+    cell_lock(c);
     if (fn != NULL) {
         rec = pool_take_locked(c);
         if (rec == NULL && nmr_hook_me.depth == 0) {
             /* The other record was replaced inside a hook and not yet
              * waited for: wait now, and it is free. */
-            pthread_mutex_unlock(&c->lock);
+            cell_unlock(c);
             grace_and_free(c);
-            pthread_mutex_lock(&c->lock);
+            cell_lock(c);
             rec = pool_take_locked(c);
         }
         if (rec == NULL) {
@@ -106,7 +138,7 @@ nmr_hook_any_fn *nmr_hook_set(nmr_hook_cell *c, nmr_hook_any_fn *fn, void *ctx,
              * counts registrations and bindings). */
             rec = malloc(sizeof(*rec));
             if (rec == NULL) {
-                pthread_mutex_unlock(&c->lock);
+                cell_unlock(c);
                 *ok = 0;
                 if (old_ctx != NULL)
                     *old_ctx = NULL;
@@ -140,7 +172,7 @@ nmr_hook_any_fn *nmr_hook_set(nmr_hook_cell *c, nmr_hook_any_fn *fn, void *ctx,
             c->retired = old;
         }
     }
-    pthread_mutex_unlock(&c->lock);
+    cell_unlock(c);
     if (nmr_hook_me.depth == 0)
         grace_and_free(c);
     return old_fn;

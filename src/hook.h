@@ -59,6 +59,12 @@ typedef struct nmr_hook_cell {
     volatile unsigned short *listeners; /* counts an installed hook, or NULL */
     nmr_hook_record pool[2];            /* current + one retired */
     nmr_hook_stripe stripe[2][NMR_HOOK_STRIPES];
+#ifndef NDEBUG
+    /* Debug builds: who holds lock, written by the holder under it
+     * (hook.c, cell_assert_held); all zero is "free". */
+    pthread_t lock_owner;               /* valid while lock_held */
+    int lock_held;
+#endif
 } nmr_hook_cell;
 
 #define NMR_HOOK_CELL_INIT(listeners_ptr)                                  \

@@ -94,7 +94,7 @@ static void check_binding(check *c, const nmr_npi *npi, const nmr_reg *r,
 static void check_npi(nmr_npi *npi, void *arg)
 {
     check *c = arg;
-    pthread_mutex_lock(&npi->lock);
+    nmr_npi_lock(npi);
     for (int side = 0; side < 2; side++) {
         nmr_link *head = &npi->regs[side];
         for (nmr_link *l = head->next; l != head; l = l->next) {
@@ -111,7 +111,7 @@ static void check_npi(nmr_npi *npi, void *arg)
                               nmr_container_of(bl, nmr_binding, link[side]));
         }
     }
-    pthread_mutex_unlock(&npi->lock);
+    nmr_npi_unlock(npi);
 }
 
 int nmr_check_invariants(char *why, size_t why_size)

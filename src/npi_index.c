@@ -125,6 +125,9 @@ nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
             if (n == NULL)
                 goto out;
             pthread_mutex_init(&n->lock, NULL);
+#ifndef NDEBUG
+            n->lock_held = 0; /* npi_index.h: nobody holds it */
+#endif
             /* Waits with a deadline (the watchdog, timed waits) measure
              * on the monotonic clock. */
             pthread_condattr_t ca;

@@ -16,8 +16,10 @@
 #define NMR_SRC_NPI_INDEX_H
 
 #include <netioddk.h>
+#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "list.h"
 
@@ -27,10 +29,71 @@ typedef struct nmr_npi {
     uint64_t registrar;        /* registrar key (registrar.h): part of the identity */
     unsigned refs;             /* one per registration; stripe lock */
     GUID id;
-    pthread_mutex_t lock;      /* the NPI lock: see above */
+    pthread_mutex_t lock;      /* the NPI lock: see above; taken only
+                                  through nmr_npi_lock() and friends below */
     pthread_cond_t drained;    /* a waited-for registration reached zero */
     nmr_link regs[2];          /* registrations by side (client, provider) */
+#ifndef NDEBUG
+    /* Debug builds: who holds the lock (lockdep's lockdep_assert_held).
+     * Written only by the holder, under the lock, so reading them while
+     * holding the lock is race-free; lock_held is 0 whenever it is free. */
+    pthread_t lock_owner;      /* valid while lock_held */
+    int lock_held;
+#endif
 } nmr_npi;
+
+/*
+ * The NPI lock.  Every lock, unlock and condition wait on npi->lock goes
+ * through these, so debug builds (!NDEBUG) know which thread holds it, and
+ * nmr_npi_assert_held(npi) at the top of every *_locked function fails
+ * loudly when the caller does not hold that NPI's lock.  Release builds
+ * compile them to exactly the bare pthread calls.
+ */
+#ifdef NDEBUG
+#define nmr_npi_assert_held(npi) ((void)sizeof(npi))
+#define nmr_npi_owner_set_(npi) ((void)0)
+#define nmr_npi_owner_clear_(npi) ((void)0)
+#else
+/* 1 if this thread holds npi->lock (debug builds only). */
+static inline int nmr_npi_held_by_me(const nmr_npi *npi)
+{
+    return npi->lock_held && pthread_equal(npi->lock_owner, pthread_self());
+}
+#define nmr_npi_assert_held(npi) \
+    assert(nmr_npi_held_by_me(npi) && "the NPI lock of this object must be held")
+#define nmr_npi_owner_set_(npi) \
+    ((npi)->lock_owner = pthread_self(), (npi)->lock_held = 1)
+#define nmr_npi_owner_clear_(npi) (nmr_npi_assert_held(npi), (npi)->lock_held = 0)
+#endif
+
+static inline void nmr_npi_lock(nmr_npi *npi)
+{
+    pthread_mutex_lock(&npi->lock);
+    nmr_npi_owner_set_(npi);
+}
+
+static inline void nmr_npi_unlock(nmr_npi *npi)
+{
+    nmr_npi_owner_clear_(npi);
+    pthread_mutex_unlock(&npi->lock);
+}
+
+/* Sleep on npi->drained; the lock is released meanwhile, held on return. */
+static inline void nmr_npi_wait(nmr_npi *npi)
+{
+    nmr_npi_owner_clear_(npi);
+    pthread_cond_wait(&npi->drained, &npi->lock);
+    nmr_npi_owner_set_(npi);
+}
+
+/* The same with an absolute CLOCK_MONOTONIC deadline. */
+static inline int nmr_npi_timedwait(nmr_npi *npi, const struct timespec *until)
+{
+    nmr_npi_owner_clear_(npi);
+    int e = pthread_cond_timedwait(&npi->drained, &npi->lock, until);
+    nmr_npi_owner_set_(npi);
+    return e;
+}
 
 /* Find or create the NPI for (registrar key, id), with one reference.
  * NULL: no memory.  May block briefly on a stripe lock; never calls user

@@ -73,13 +73,14 @@ static int desc_valid(const reg_desc *d)
  * entry, released on return. */
 static void register_rollback(nmr_reg *r, nmr_binding *todo)
 {
+    nmr_npi_assert_held(r->npi);
     while (todo != NULL) {
         nmr_binding_cancel_locked(todo);
         todo = todo->work_next;
     }
     nmr_list_del(&r->npi_link);
-    r->state = NMR_REG_DONE;
-    pthread_mutex_unlock(&r->npi->lock);
+    nmr_reg_set_state(r, NMR_REG_DONE);
+    nmr_npi_unlock(r->npi);
 }
 
 static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID context,
@@ -124,7 +125,7 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
     r->detach = d->detach;
     r->cleanup = d->cleanup;
     nmr_list_init(&r->bindings);
-    r->state = NMR_REG_ACTIVE;
+    nmr_reg_init_state(r); /* the init path: ACTIVE, not yet listed */
 
     /* R5: insertion and the match scan are one critical section, so of two
      * peers registering at once exactly one sees the other.  The handle is
@@ -133,11 +134,11 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
     nmr_npi *npi = r->npi;
     nmr_binding *todo = NULL, **tail = &todo;
     HANDLE h;
-    pthread_mutex_lock(&npi->lock);
+    nmr_npi_lock(npi);
     nmr_list_add_tail(&npi->regs[d->side], &r->npi_link);
     if (nmr_handle_create(&r->obj, reg_kind[d->side], reg_destroy, &h) != 0) {
         nmr_list_del(&r->npi_link);
-        pthread_mutex_unlock(&npi->lock);
+        nmr_npi_unlock(npi);
         nmr_npi_put(r->npi);
         nmr_free(r, sizeof(*r));
         return STATUS_INSUFFICIENT_RESOURCES;
@@ -184,7 +185,7 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
     int traced = NMR_TRACING();
     if (traced)
         nmr_trace_reg_capture(&info, r, h);
-    pthread_mutex_unlock(&npi->lock);
+    nmr_npi_unlock(npi);
 
     if (traced)
         nmr_trace_register(&info);
@@ -203,14 +204,14 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
     nmr_reg *r = nmr_container_of(o, nmr_reg, obj);
     nmr_binding *todo = NULL, **tail = &todo;
 
-    pthread_mutex_lock(&r->npi->lock);
+    nmr_npi_lock(r->npi);
     if (r->state != NMR_REG_ACTIVE) {
         int dead = r->state == NMR_REG_DONE;
-        pthread_mutex_unlock(&r->npi->lock);
+        nmr_npi_unlock(r->npi);
         nmr_handle_put(o);
         return dead ? STATUS_INVALID_PARAMETER : STATUS_INVALID_DEVICE_STATE;
     }
-    r->state = NMR_REG_DEREGISTERING;
+    nmr_reg_set_state(r, NMR_REG_DEREGISTERING);
     nmr_link *head = &r->bindings;
     for (nmr_link *l = head->next, *next; l != head; l = next) {
         next = l->next;
@@ -226,7 +227,7 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
             tail = &b->work_next;
         }
     }
-    pthread_mutex_unlock(&r->npi->lock);
+    nmr_npi_unlock(r->npi);
 
     if (NMR_TRACING())
         nmr_trace_registration(NMR_EVENT_DEREGISTER, r, 0);
@@ -253,6 +254,7 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
  * NPI lock held; returns with it held.  0 when drained, -1 on timeout. */
 static int wait_drained_locked(nmr_reg *r, uint64_t deadline_ns)
 {
+    nmr_npi_assert_held(r->npi);
     if (r->live_bindings == 0)
         return 0; /* the usual case: nothing to wait for, no clock read */
     nmr_npi *npi = r->npi;
@@ -267,12 +269,12 @@ static int wait_drained_locked(nmr_reg *r, uint64_t deadline_ns)
         if (deadline_ns > 0 && (until == 0 || deadline_ns < until))
             until = deadline_ns;
         if (until == 0) {
-            pthread_cond_wait(&npi->drained, &npi->lock);
+            nmr_npi_wait(npi);
             continue;
         }
         struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
                               .tv_nsec = (long)(until % 1000000000u)};
-        pthread_cond_timedwait(&npi->drained, &npi->lock, &ts);
+        nmr_npi_timedwait(npi, &ts);
         if (r->live_bindings == 0)
             break;
         uint64_t now = nmr_now_ns();
@@ -280,9 +282,9 @@ static int wait_drained_locked(nmr_reg *r, uint64_t deadline_ns)
             return -1;
         if (warn_at > 0 && now >= warn_at) {
             char *report = nmr_watchdog_report_locked(r, (now - start) / 1000000u);
-            pthread_mutex_unlock(&npi->lock);
+            nmr_npi_unlock(npi);
             nmr_watchdog_emit(report);
-            pthread_mutex_lock(&npi->lock);
+            nmr_npi_lock(npi);
             interval *= 2; /* growing intervals: d, 2d, 4d, ... */
             warn_at = nmr_now_ns() + interval * 1000000u;
         }
@@ -305,7 +307,7 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
 
     if (NMR_TRACING())
         nmr_trace_registration(NMR_EVENT_WAIT_START, r, 0);
-    pthread_mutex_lock(&npi->lock);
+    nmr_npi_lock(npi);
     if (r->state == NMR_REG_ACTIVE || r->state == NMR_REG_DONE) {
         s = STATUS_INVALID_PARAMETER; /* R19: not deregistered, or dead */
     } else if (r->live_bindings > 0 && nmr_callstack_inside_registration(r)) {
@@ -313,17 +315,17 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
     } else if (r->state == NMR_REG_WAITING) {
         s = STATUS_INVALID_DEVICE_STATE; /* another thread is waiting */
     } else {
-        r->state = NMR_REG_WAITING;
+        nmr_reg_set_state(r, NMR_REG_WAITING);
         if (wait_drained_locked(r, deadline) != 0) {
-            r->state = NMR_REG_DEREGISTERING; /* may be waited for again */
+            nmr_reg_set_state(r, NMR_REG_DEREGISTERING); /* may be waited for again */
             s = STATUS_TIMEOUT;
         } else {
-            r->state = NMR_REG_DONE;
+            nmr_reg_set_state(r, NMR_REG_DONE);
             nmr_list_del(&r->npi_link);
         }
     }
     uint64_t registrar = npi->registrar;
-    pthread_mutex_unlock(&npi->lock);
+    nmr_npi_unlock(npi);
 
     if (NMR_TRACING())
         nmr_trace_registration(NMR_EVENT_WAIT_END, r, s);

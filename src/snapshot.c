@@ -26,6 +26,7 @@
 
 int nmr_binding_visible_locked(const nmr_binding *b)
 {
+    nmr_npi_assert_held(nmr_binding_npi(b));
     return b->state != NMR_B_CREATED && b->state != NMR_B_GONE;
 }
 
@@ -43,6 +44,7 @@ static nmr_half_info half_info(uint8_t h)
 void nmr_binding_describe_locked(const nmr_binding *b, uint32_t now,
                                  nmr_binding_info *out)
 {
+    nmr_npi_assert_held(nmr_binding_npi(b));
     switch (b->state) {
     case NMR_B_OFFERING: out->state = NMR_BINDING_OFFERING; break;
     case NMR_B_ATTACHED: out->state = NMR_BINDING_ATTACHED; break;
@@ -67,6 +69,7 @@ static const NPI_MODULEID no_module; /* a registration always has one (R1) */
 
 void nmr_registration_describe_locked(const nmr_reg *r, nmr_registration_info *out)
 {
+    nmr_npi_assert_held(r->npi);
     const NPI_REGISTRATION_INSTANCE *ri = r->instance;
     out->role = r->side == NMR_CLIENT ? NMR_ROLE_CLIENT : NMR_ROLE_PROVIDER;
     switch (r->state) {
@@ -148,6 +151,7 @@ static size_t list_count(const nmr_link *head)
  * memory ran out. */
 static int copy_npi_locked(collect *c, nmr_npi *npi)
 {
+    nmr_npi_assert_held(npi);
     nmr_snapshot *s = c->snap;
     size_t nregs = list_count(&npi->regs[0]) + list_count(&npi->regs[1]);
     if (nregs == 0)
@@ -212,10 +216,10 @@ static void visit(nmr_npi *npi, void *arg)
     collect *c = arg;
     if (c->failed || npi->registrar != c->registrar)
         return;
-    pthread_mutex_lock(&npi->lock);
+    nmr_npi_lock(npi);
     if (copy_npi_locked(c, npi) != 0)
         c->failed = 1;
-    pthread_mutex_unlock(&npi->lock);
+    nmr_npi_unlock(npi);
 }
 
 void nmr_snapshot_free(nmr_snapshot *snapshot)

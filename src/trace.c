@@ -41,17 +41,10 @@ __attribute__((section(".probes"))) volatile unsigned short nmr_trace_listeners;
             ".hidden libnmr_" #name "_semaphore\n\t"                     \
             ".set libnmr_" #name "_semaphore, nmr_trace_listeners");      \
     extern volatile unsigned short libnmr_##name##_semaphore
-NMR_SEMAPHORE_ALIAS(register);
-NMR_SEMAPHORE_ALIAS(offer);
-NMR_SEMAPHORE_ALIAS(attach_accepted);
-NMR_SEMAPHORE_ALIAS(attach_declined);
-NMR_SEMAPHORE_ALIAS(detach_called);
-NMR_SEMAPHORE_ALIAS(half_complete);
-NMR_SEMAPHORE_ALIAS(cleanup);
-NMR_SEMAPHORE_ALIAS(deregister);
-NMR_SEMAPHORE_ALIAS(wait_start);
-NMR_SEMAPHORE_ALIAS(wait_end);
-NMR_SEMAPHORE_ALIAS(misuse);
+/* One alias per event of NMR_EVENT_MAP (nmr/trace.h). */
+#define NMR_EVENT_SEMAPHORE_(name, value, probe, text) NMR_SEMAPHORE_ALIAS(probe);
+NMR_EVENT_MAP(NMR_EVENT_SEMAPHORE_)
+#undef NMR_EVENT_SEMAPHORE_
 #define NMR_USDT1(name, a) STAP_PROBE1(libnmr, name, a)
 #define NMR_USDT2(name, a, b) STAP_PROBE2(libnmr, name, a, b)
 #define NMR_USDT3(name, a, b, c) STAP_PROBE3(libnmr, name, a, b, c)
@@ -99,17 +92,9 @@ int nmr_trace_usdt_available(void)
 const char *nmr_event_name(nmr_event_type type)
 {
     switch (type) {
-    case NMR_EVENT_REGISTER: return "register";
-    case NMR_EVENT_OFFER: return "offer";
-    case NMR_EVENT_ATTACH_ACCEPTED: return "attach-accepted";
-    case NMR_EVENT_ATTACH_DECLINED: return "attach-declined";
-    case NMR_EVENT_DETACH_CALLED: return "detach-called";
-    case NMR_EVENT_HALF_COMPLETE: return "half-complete";
-    case NMR_EVENT_CLEANUP: return "cleanup";
-    case NMR_EVENT_DEREGISTER: return "deregister";
-    case NMR_EVENT_WAIT_START: return "wait-start";
-    case NMR_EVENT_WAIT_END: return "wait-end";
-    case NMR_EVENT_MISUSE: return "misuse";
+#define NMR_EVENT_CASE_(name, value, probe, text) case NMR_EVENT_##name: return text;
+    NMR_EVENT_MAP(NMR_EVENT_CASE_)
+#undef NMR_EVENT_CASE_
     }
     return "unknown";
 }

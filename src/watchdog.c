@@ -57,46 +57,42 @@ ULONG nmr_wait_set_warn_ms(ULONG ms)
     return (ULONG)old;
 }
 
-static const char *const side_word[2] = {"client", "provider"};
-static const char *const detach_fn[2] = {"ClientDetachProvider", "ProviderDetachClient"};
-static const char *const complete_fn[2] = {"NmrClientDetachProviderComplete",
-                                           "NmrProviderDetachClientComplete"};
-
 static void describe_end(FILE *f, const nmr_reg *r)
 {
     char id[NMR_MODULE_ID_TEXT];
-    fprintf(f, "%s %s #%lu (registration %p)", side_word[r->side],
+    fprintf(f, "%s %s #%lu (registration %p)", nmr_side_name(r->side),
             nmr_module_id_format(r->instance->ModuleId, id, sizeof(id)),
             (unsigned long)r->instance->Number, nmr_handle_value(&r->obj));
 }
 
 static void describe_half(FILE *f, const nmr_binding *b, const nmr_binding_info *bi, int side)
 {
-    fprintf(f, "    %s half: ", side_word[side]);
+    fprintf(f, "    %s half: ", nmr_side_name(side));
     switch (bi->half[side]) {
     case NMR_HALF_COMPLETE:
         fputs("complete\n", f);
         break;
     case NMR_HALF_NOT_STARTED:
-        fprintf(f, "not started (%s not called yet)\n", detach_fn[side]);
+        fprintf(f, "not started (%s not called yet)\n", nmr_side_detach_fn(side));
         break;
     case NMR_HALF_CALLING:
         fprintf(f, "NOT COMPLETE: %s has been running for %llu ms and has not "
                    "returned%s\n",
-                detach_fn[side], (unsigned long long)bi->half_pending_ms[side],
+                nmr_side_detach_fn(side), (unsigned long long)bi->half_pending_ms[side],
                 b->half[side] == NMR_H_CALLING_DONE ? " (its completion came already)" : "");
         break;
     case NMR_HALF_PENDING:
         fprintf(f, "NOT COMPLETE: pending for %llu ms: %s returned STATUS_PENDING "
                    "and %s has not been called\n",
-                (unsigned long long)bi->half_pending_ms[side], detach_fn[side],
-                complete_fn[side]);
+                (unsigned long long)bi->half_pending_ms[side], nmr_side_detach_fn(side),
+                nmr_side_complete_fn(side));
         break;
     }
 }
 
 char *nmr_watchdog_report_locked(const nmr_reg *r, uint64_t waited_ms)
 {
+    nmr_npi_assert_held(r->npi);
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
@@ -106,9 +102,8 @@ char *nmr_watchdog_report_locked(const nmr_reg *r, uint64_t waited_ms)
     NPI_MODULEID npi = {.Length = sizeof(NPI_MODULEID), .Type = MIT_GUID};
     npi.Guid = r->npi->id;
     fprintf(f, "%s: the wait for %s registration %p (module %s, NPI ",
-            r->side == NMR_CLIENT ? "NmrWaitForClientDeregisterComplete"
-                                  : "NmrWaitForProviderDeregisterComplete",
-            side_word[r->side], nmr_handle_value(&r->obj),
+            nmr_side_wait_fn(r->side),
+            nmr_side_name(r->side), nmr_handle_value(&r->obj),
             nmr_module_id_format(r->instance->ModuleId, id, sizeof(id)));
     fprintf(f, "%s) has lasted %llu ms; %lu binding(s) hold it up:\n",
             nmr_module_id_format(&npi, id, sizeof(id)), (unsigned long long)waited_ms,

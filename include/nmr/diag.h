@@ -28,17 +28,31 @@
 extern "C" {
 #endif
 
-/* What kind of misuse was seen.  The message names the function and rule. */
+/* What kind of misuse was seen.  The message names the function and rule.
+ * Every kind, once, with its class: XX(name, value, class).  Class MISUSE
+ * is a contract violation: counted, a MISUSE trace event, an abort in
+ * strict mode.  Class REPORT is not misuse: not counted, never aborts in
+ * strict mode, and the message may span several lines. */
+#define NMR_MISUSE_MAP(XX)                                                     \
+    /* unknown, stale or wrong-kind handle (R26) */                            \
+    XX(NMR_MISUSE_BAD_HANDLE, 1, MISUSE)                                       \
+    /* completion of a half not pending (R29) */                               \
+    XX(NMR_MISUSE_NOT_PENDING, 2, MISUSE)                                      \
+    /* detach returned not SUCCESS/PENDING (R14) */                            \
+    XX(NMR_MISUSE_BAD_DETACH_STATUS, 3, MISUSE)                                \
+    /* client said SUCCESS, never attached (R10) */                            \
+    XX(NMR_MISUSE_ATTACH_WITHOUT_PROVIDER, 4, MISUSE)                          \
+    /* a rundown object used out of order (nmr/rundown.h) */                   \
+    XX(NMR_MISUSE_RUNDOWN, 5, MISUSE)                                          \
+    /* a wait is held up (nmr/registrar.h) */                                  \
+    XX(NMR_DIAG_WAIT_STUCK, 6, REPORT)                                         \
+    /* what a refused nmr_registrar_destroy left */                            \
+    XX(NMR_DIAG_REGISTRAR_BUSY, 7, REPORT)
+
 typedef enum nmr_misuse_kind {
-    NMR_MISUSE_BAD_HANDLE = 1,        /* unknown, stale or wrong-kind (R26) */
-    NMR_MISUSE_NOT_PENDING = 2,       /* completion of a half not pending (R29) */
-    NMR_MISUSE_BAD_DETACH_STATUS = 3, /* detach returned not SUCCESS/PENDING (R14) */
-    NMR_MISUSE_ATTACH_WITHOUT_PROVIDER = 4, /* client said SUCCESS, never attached (R10) */
-    NMR_MISUSE_RUNDOWN = 5, /* a rundown object used out of order (nmr/rundown.h) */
-    /* Reports that are not misuse: not counted, never abort in strict
-     * mode, and the message may span several lines. */
-    NMR_DIAG_WAIT_STUCK = 6,     /* a wait is held up (nmr/registrar.h) */
-    NMR_DIAG_REGISTRAR_BUSY = 7  /* what a refused nmr_registrar_destroy left */
+#define NMR_MISUSE_ENUM_(name, value, cls) name = value,
+    NMR_MISUSE_MAP(NMR_MISUSE_ENUM_)
+#undef NMR_MISUSE_ENUM_
 } nmr_misuse_kind;
 
 /* A hook: receives the kind and a one-line message (no trailing newline).
@@ -65,7 +79,8 @@ NMR_API nmr_misuse_hook_fn *nmr_diag_set_hook(nmr_misuse_hook_fn *hook,
  * STATUS_POSSIBLE_DEADLOCK at once (nothing waited). */
 NMR_API NTSTATUS nmr_diag_sync(void);
 
-/* How many misuse reports (kinds 1 to 5) this process has made so far. */
+/* How many misuse reports (the kinds of class MISUSE in NMR_MISUSE_MAP,
+ * 1 to 5) this process has made so far. */
 NMR_API unsigned long long nmr_diag_misuse_count(void);
 
 /* Strict mode: 1 = abort on misuse, 0 = report and go on, -1 = follow the

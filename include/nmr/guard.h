@@ -78,9 +78,8 @@ typedef struct nmr_capture nmr_capture;
 #define NMR_CAPTURE_NO_WAIT 0u
 #define NMR_CAPTURE_INFINITE 0xFFFFFFFFu
 
-#ifndef STATUS_DEVICE_NOT_READY
-#define STATUS_DEVICE_NOT_READY ((NTSTATUS)0xC00000A3L)
-#endif
+/* STATUS_DEVICE_NOT_READY, returned below, is defined with every other
+ * status code in <netioddk.h>. */
 
 /* Register a client of npi_id (with module_id, and client_dispatch handed to
  * every provider).  It attaches to every provider offered; a capture takes

@@ -35,14 +35,8 @@
 extern "C" {
 #endif
 
-/* Exact NT values, defined here because <netioddk.h> carries only the
- * codes the Windows NMR itself returns. */
-#ifndef STATUS_TIMEOUT
-#define STATUS_TIMEOUT ((NTSTATUS)0x00000102L) /* NT_SUCCESS() is true */
-#endif
-#ifndef STATUS_DEVICE_BUSY
-#define STATUS_DEVICE_BUSY ((NTSTATUS)0x80000011L)
-#endif
+/* STATUS_TIMEOUT and STATUS_DEVICE_BUSY, returned below, are defined with
+ * every other status code in <netioddk.h>. */
 
 typedef struct nmr_registrar nmr_registrar; /* opaque */
 

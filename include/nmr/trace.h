@@ -30,18 +30,36 @@
 extern "C" {
 #endif
 
+/* Every event, once: XX(NAME, value, usdt_probe, "name").  NMR_EVENT_NAME
+ * is the enum constant, "name" what nmr_event_name returns, usdt_probe the
+ * name of its static tracepoint. */
+#define NMR_EVENT_MAP(XX)                                                      \
+    /* registration: handle, role, npi, module */                              \
+    XX(REGISTER, 1, register, "register")                                      \
+    /* ClientAttachProvider about to be called */                              \
+    XX(OFFER, 2, offer, "offer")                                               \
+    /* both sides attached */                                                  \
+    XX(ATTACH_ACCEPTED, 3, attach_accepted, "attach-accepted")                 \
+    /* side: who declined; status: its status */                               \
+    XX(ATTACH_DECLINED, 4, attach_declined, "attach-declined")                 \
+    /* side's detach callback about to run */                                  \
+    XX(DETACH_CALLED, 5, detach_called, "detach-called")                       \
+    /* side's detach half is complete */                                       \
+    XX(HALF_COMPLETE, 6, half_complete, "half-complete")                       \
+    /* cleanups about to run */                                                \
+    XX(CLEANUP, 7, cleanup, "cleanup")                                         \
+    /* Nmr*Deregister* accepted */                                             \
+    XX(DEREGISTER, 8, deregister, "deregister")                                \
+    XX(WAIT_START, 9, wait_start, "wait-start")                                \
+    /* status: what the wait returns */                                        \
+    XX(WAIT_END, 10, wait_end, "wait-end")                                     \
+    /* message: the diagnostic text */                                         \
+    XX(MISUSE, 11, misuse, "misuse")
+
 typedef enum nmr_event_type {
-    NMR_EVENT_REGISTER = 1,          /* registration: handle, role, npi, module */
-    NMR_EVENT_OFFER = 2,             /* ClientAttachProvider about to be called */
-    NMR_EVENT_ATTACH_ACCEPTED = 3,   /* both sides attached */
-    NMR_EVENT_ATTACH_DECLINED = 4,   /* side: who declined; status: its status */
-    NMR_EVENT_DETACH_CALLED = 5,     /* side's detach callback about to run */
-    NMR_EVENT_HALF_COMPLETE = 6,     /* side's detach half is complete */
-    NMR_EVENT_CLEANUP = 7,           /* cleanups about to run */
-    NMR_EVENT_DEREGISTER = 8,        /* Nmr*Deregister* accepted */
-    NMR_EVENT_WAIT_START = 9,
-    NMR_EVENT_WAIT_END = 10,         /* status: what the wait returns */
-    NMR_EVENT_MISUSE = 11            /* message: the diagnostic text */
+#define NMR_EVENT_ENUM_(name, value, probe, text) NMR_EVENT_##name = value,
+    NMR_EVENT_MAP(NMR_EVENT_ENUM_)
+#undef NMR_EVENT_ENUM_
 } nmr_event_type;
 
 typedef struct nmr_event {

@@ -181,7 +181,7 @@ static int cmd_stats(cmd_call *c, int argc, char **argv, const char *rest)
 
 static int cmd_sleep(cmd_call *c, int argc, char **argv, const char *rest)
 {
-    unsigned long ms;
+    unsigned long ms = 0;
     uint64_t start = host_now_ns();
     int rc;
 
@@ -198,7 +198,7 @@ static int cmd_sleep(cmd_call *c, int argc, char **argv, const char *rest)
 
 static int cmd_wait_bound(cmd_call *c, int argc, char **argv, const char *rest)
 {
-    unsigned long count, timeout;
+    unsigned long count = 0, timeout = 0;
     uint64_t deadline, next_progress;
     long seen;
 
