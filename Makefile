@@ -131,12 +131,12 @@ stress:
 	$(CMAKE) -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DNMR_SANITIZE=thread \
 	  -DNMR_BUILD_EXAMPLES=OFF $(WERROR) >/dev/null
 	$(CMAKE) --build $(TSAN_BUILD) -j $(JOBS) --target test_mt_stress
-	NMR_STRESS_SECONDS=$(STRESS_SECONDS) TSAN_OPTIONS=halt_on_error=1 \
-	  $(TSAN_BUILD)/tests/test_mt_stress
+	NMR_STRESS_SECONDS=$(STRESS_SECONDS) NMR_TEST_TIMEOUT=0 TSAN_OPTIONS=halt_on_error=1 \
+	  $(TSAN_BUILD)/tests/test_mt_stress --all
 	$(CMAKE) -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DNMR_SANITIZE=address $(WERROR) >/dev/null
 	$(CMAKE) --build $(ASAN_BUILD) -j $(JOBS) --target test_mt_stress
-	NMR_STRESS_SECONDS=$(STRESS_SECONDS) ASAN_OPTIONS=detect_leaks=1 \
-	  $(ASAN_BUILD)/tests/test_mt_stress
+	NMR_STRESS_SECONDS=$(STRESS_SECONDS) NMR_TEST_TIMEOUT=0 ASAN_OPTIONS=detect_leaks=1 \
+	  $(ASAN_BUILD)/tests/test_mt_stress --all
 
 fuzz:
 	FUZZ_BUILD_DIR=$(abspath $(FUZZ_BUILD)) tests/fuzz/run.sh $(FUZZ_SECONDS)

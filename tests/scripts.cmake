@@ -126,13 +126,13 @@ else()
     add_test(NAME script_${name}
       COMMAND ${NMR_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/scripts/${name}.sh)
     set_tests_properties(script_${name} PROPERTIES
-      LABELS script
+      LABELS "regression;script"
       TIMEOUT 300
       SKIP_RETURN_CODE 77
       ENVIRONMENT "${NMR_SCRIPT_ENV};NMR_TEST_DUMP=$<TARGET_FILE:test_dump>;NMR_TEST_SNAPSHOT=$<TARGET_FILE:test_snapshot>;NMR_HAVE_SDT=${NMR_HAVE_SDT}")
   endforeach()
   # init_exit runs threads: ThreadSanitizer runs it too (make check-tsan).
-  set_tests_properties(script_init_exit PROPERTIES LABELS "script;threaded")
+  set_tests_properties(script_init_exit PROPERTIES LABELS "regression;script;threaded")
   # cmake --install writes install_manifest.txt into the build tree: one
   # install at a time.
   set_tests_properties(script_install_pkgconfig script_install_cmake

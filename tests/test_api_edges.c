@@ -91,16 +91,24 @@ static void t_version(void)
     CHECK(strcmp(nmr_version(), NMR_VERSION_STRING) == 0);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
-    RUN(t_version);
     fx_diag_capture();
-    RUN(t_r8_attach_from_other_callbacks);
-    fx_reset();
-    RUN(t_r1_all_null);
-    fx_reset();
-    RUN(t_r30_strict_from_environment);
-    fx_diag_release();
-    fprintf(stderr, "test_api_edges: all passed\n");
-    return 0;
 }
+
+static void teardown(void)
+{
+    fx_diag_release();
+}
+
+static const nmr_test_case cases[] = {
+    CASE(t_version, ""),
+    CASE(t_r8_attach_from_other_callbacks, "R8"),
+    CASE(t_r1_all_null, "R1"),
+    CASE(t_r30_strict_from_environment, "R30"),
+};
+
+NMR_TEST_SUITE(test_api_edges, cases, setup, teardown, NULL);

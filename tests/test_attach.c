@@ -689,30 +689,28 @@ static void t_r10_mixed(void)
     finish();
 }
 
-int main(void)
-{
-    fx_diag_capture();
-    g_live0 = nmr_alloc_live();
-    RUN(t_r6_offered_once);
-    RUN(t_r6_reoffer_on_new_registration);
-    RUN(t_r8_after_success);
-    RUN(t_r8_outside_callback);
-    RUN(t_r8_other_thread);
-    RUN(t_r8_returns_provider_status);
-    RUN(t_r8_bad_arguments);
-    RUN(t_r8_dead_binding);
-    RUN(t_r9_retry);
-    RUN(t_r9_all_refused);
-    RUN(t_r9_last_call_counts);
-    RUN(t_r10_attached);
-    RUN(t_r10_declined);
-    RUN(t_r10_client_fails_after_attach);
-    RUN(t_r10_client_fails_provider_detach_pending);
-    RUN(t_r10_success_without_attach);
-    RUN(t_r10_success_after_refusal);
-    RUN(t_r10_mixed);
-    fx_diag_release();
-    CHECK_EQ(nmr_alloc_live(), g_live0);
-    fprintf(stderr, "test_attach: all passed\n");
-    return 0;
-}
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static const nmr_test_case cases[] = {
+    CASE(t_r6_offered_once, "R6"),
+    CASE(t_r6_reoffer_on_new_registration, "R6"),
+    CASE(t_r8_after_success, "R8"),
+    CASE(t_r8_outside_callback, "R8"),
+    CASE(t_r8_other_thread, "R8"),
+    CASE(t_r8_returns_provider_status, "R8 R9"),
+    CASE(t_r8_bad_arguments, "R8"),
+    CASE(t_r8_dead_binding, "R8 R16"),
+    CASE(t_r9_retry, "R9"),
+    CASE(t_r9_all_refused, "R9"),
+    CASE(t_r9_last_call_counts, "R9"),
+    CASE(t_r10_attached, "R10"),
+    CASE(t_r10_declined, "R10"),
+    CASE(t_r10_client_fails_after_attach, "R10"),
+    CASE(t_r10_client_fails_provider_detach_pending, "R10 R14 R15"),
+    CASE(t_r10_success_without_attach, "R10 R30"),
+    CASE(t_r10_success_after_refusal, "R10 R30"),
+    CASE(t_r10_mixed, "R10"),
+};
+
+NMR_TEST_SUITE(test_attach, cases, rt_setup, rt_teardown, NULL);

@@ -94,10 +94,12 @@ static void t_r33_after_ctor(void)
     CHECK_EQ(nmr_alloc_live(), 0);
 }
 
-int main(void)
-{
-    RUN(t_r33_constructor);
-    RUN(t_r33_after_ctor);
-    fprintf(stderr, "test_ctor: main passed (destructor check follows)\n");
-    return 0;
-}
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static const nmr_test_case cases[] = {
+    CASE(t_r33_constructor, "R33"),
+    CASE(t_r33_after_ctor, "R33"),
+};
+
+NMR_TEST_SUITE(test_ctor, cases, NULL, NULL, NULL);

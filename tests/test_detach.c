@@ -504,27 +504,25 @@ static void t_r29_wrong_half(void)
     finish();
 }
 
-int main(void)
-{
-    fx_diag_capture();
-    g_live0 = nmr_alloc_live();
-    RUN(t_r12_pending_without_bindings);
-    RUN(t_r12_synchronous_detach);
-    RUN(t_r12_no_offers_after_deregister);
-    RUN(t_r13_both_deregister);
-    RUN(t_r13_order_many);
-    RUN(t_r14_pending_then_complete);
-    RUN(t_r14_other_values);
-    RUN(t_r15_complete_inside);
-    RUN(t_r15_complete_inside_then_success);
-    RUN(t_r16_cleanup);
-    RUN(t_r16_client_last);
-    RUN(t_r17_other_side_stays);
-    RUN(t_r17_during_deregistration);
-    RUN(t_r29_not_pending);
-    RUN(t_r29_wrong_half);
-    fx_diag_release();
-    CHECK_EQ(nmr_alloc_live(), g_live0);
-    fprintf(stderr, "test_detach: all passed\n");
-    return 0;
-}
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static const nmr_test_case cases[] = {
+    CASE(t_r12_pending_without_bindings, "R12"),
+    CASE(t_r12_synchronous_detach, "R12 R13 R16"),
+    CASE(t_r12_no_offers_after_deregister, "R12"),
+    CASE(t_r13_both_deregister, "R13"),
+    CASE(t_r13_order_many, "R13"),
+    CASE(t_r14_pending_then_complete, "R14"),
+    CASE(t_r14_other_values, "R14 R30"),
+    CASE(t_r15_complete_inside, "R15"),
+    CASE(t_r15_complete_inside_then_success, "R15 R29"),
+    CASE(t_r16_cleanup, "R16"),
+    CASE(t_r16_client_last, "R16"),
+    CASE(t_r17_other_side_stays, "R17"),
+    CASE(t_r17_during_deregistration, "R12 R17"),
+    CASE(t_r29_not_pending, "R29"),
+    CASE(t_r29_wrong_half, "R29"),
+};
+
+NMR_TEST_SUITE(test_detach, cases, rt_setup, rt_teardown, NULL);

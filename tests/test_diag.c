@@ -315,19 +315,17 @@ static void t_r30_quiet_when_correct(void)
     finish();
 }
 
-int main(void)
-{
-    fx_diag_capture();
-    g_live0 = nmr_alloc_live();
-    RUN(t_r30_hook);
-    RUN(t_r30_default_stderr);
-    RUN(t_r30_hook_may_call_nmr);
-    RUN(t_r30_strict_abort);
-    RUN(t_r30_strict_setting);
-    RUN(t_r30_kinds);
-    RUN(t_r30_quiet_when_correct);
-    fx_diag_release();
-    CHECK_EQ(nmr_alloc_live(), g_live0);
-    fprintf(stderr, "test_diag: all passed\n");
-    return 0;
-}
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static const nmr_test_case cases[] = {
+    CASE(t_r30_hook, "R30"),
+    CASE(t_r30_default_stderr, "R30"),
+    CASE(t_r30_hook_may_call_nmr, "R30"),
+    CASE(t_r30_strict_abort, "R30"),
+    CASE(t_r30_strict_setting, "R30"),
+    CASE(t_r30_kinds, "R10 R14 R26 R29 R30"),
+    CASE(t_r30_quiet_when_correct, "R30"),
+};
+
+NMR_TEST_SUITE(test_diag, cases, rt_setup, rt_teardown, NULL);

@@ -678,24 +678,44 @@ static void write_outputs(const char *dir)
     write_file(dir, "empty.dot", &empty, NMR_DUMP_DOT);
 }
 
-int main(int argc, char **argv)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void teardown(void)
 {
-    RUN(t_names);
-    RUN(t_module_id_format);
-    RUN(t_text);
-    RUN(t_text_empty);
-    RUN(t_json);
-    RUN(t_json_empty);
-    RUN(t_escaping);
-    RUN(t_dot);
-    RUN(t_dot_empty);
-    RUN(t_bad_arguments);
-    RUN(t_write_failure);
-    RUN(t_alloc_failure);
-    RUN(t_many);
-    if (argc > 1)
-        write_outputs(argv[1]);
     free(g_out);
-    fprintf(stderr, "test_dump: all passed\n");
+    g_out = NULL;
+}
+
+
+static const nmr_test_case cases[] = {
+    CASE(t_names, ""),
+    CASE(t_module_id_format, ""),
+    CASE(t_text, ""),
+    CASE(t_text_empty, ""),
+    CASE(t_json, ""),
+    CASE(t_json_empty, ""),
+    CASE(t_escaping, ""),
+    CASE(t_dot, ""),
+    CASE(t_dot_empty, ""),
+    CASE(t_bad_arguments, ""),
+    CASE(t_write_failure, ""),
+    CASE(t_alloc_failure, ""),
+    CASE(t_many, ""),
+};
+
+/* test_dump DIR: every case in this process, then the renderings of the
+ * hand-built snapshot written to DIR (tests/scripts/snapshot_*.sh). */
+static int write_mode(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        nmr_test_run_inline(&cases[i]);
+    write_outputs(argv[1]);
+    free(g_out);
+    g_out = NULL;
     return 0;
 }
+
+NMR_TEST_SUITE(test_dump, cases, NULL, teardown, write_mode);

@@ -245,36 +245,68 @@ static void check_after(const char *name, long n, long live0, unsigned long h0)
     fx_reset();
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+/* One scenario, for N = 1, 2, 3, ... until the N-th allocation is never
+ * reached. */
+static void run_scenario(const char *name)
+{
+    const scenario *sc = NULL;
+    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+        if (strcmp(scenarios[i].name, name) == 0)
+            sc = &scenarios[i];
+    CHECK(sc != NULL);
+    long refused = 0, n;
+    for (n = 1;; n++) {
+        fx_reset();
+        g_failed_regs = 0;
+        long live0 = nmr_alloc_live();
+        unsigned long h0 = nmr_handles_in_use();
+        unsigned long a0 = nmr_alloc_count();
+        nmr_alloc_fail_at(n);
+        sc->run();
+        nmr_alloc_fail_at(0);
+        unsigned long used = nmr_alloc_count() - a0;
+        refused += g_failed_regs;
+        g_failed_regs = 0;
+        check_after(sc->name, n, live0, h0);
+        if (used < (unsigned long)n)
+            break; /* the N-th allocation was never reached */
+    }
+    fprintf(stderr, "scenario %-26s %4ld fault points, %4ld refused registrations\n",
+            sc->name, n - 1, refused);
+    CHECK(refused > 0 || n == 1); /* the injection really bit */
+}
+
+static void t_faults_lone(void) { run_scenario("lone"); }
+static void t_faults_bind(void) { run_scenario("bind"); }
+static void t_faults_fan_in(void) { run_scenario("fan_in"); }
+static void t_faults_fan_out(void) { run_scenario("fan_out"); }
+static void t_faults_fail_after_attach_pending(void) { run_scenario("fail_after_attach_pending"); }
+static void t_faults_nested(void) { run_scenario("nested"); }
+static void t_faults_both_deregister(void) { run_scenario("both_deregister"); }
+static void t_faults_many_npis(void) { run_scenario("many_npis"); }
+
+static void setup(void)
 {
     fx_diag_capture();
-    long total_points = 0;
-    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
-        const scenario *sc = &scenarios[i];
-        long refused = 0, n;
-        for (n = 1;; n++) {
-            fx_reset();
-            g_failed_regs = 0;
-            long live0 = nmr_alloc_live();
-            unsigned long h0 = nmr_handles_in_use();
-            unsigned long a0 = nmr_alloc_count();
-            nmr_alloc_fail_at(n);
-            sc->run();
-            nmr_alloc_fail_at(0);
-            unsigned long used = nmr_alloc_count() - a0;
-            refused += g_failed_regs;
-            g_failed_regs = 0;
-            check_after(sc->name, n, live0, h0);
-            if (used < (unsigned long)n)
-                break; /* the N-th allocation was never reached */
-        }
-        fprintf(stderr, "scenario %-26s %4ld fault points, %4ld refused registrations\n",
-                sc->name, n - 1, refused);
-        CHECK(refused > 0 || n == 1); /* the injection really bit */
-        total_points += n - 1;
-    }
-    fx_diag_release();
-    fprintf(stderr, "test_faults: %ld fault points over %zu scenarios, all clean\n",
-            total_points, sizeof(scenarios) / sizeof(scenarios[0]));
-    return 0;
 }
+
+static void teardown(void)
+{
+    fx_diag_release();
+}
+
+static const nmr_test_case cases[] = {
+    CASE(t_faults_lone, "R2 R31 R32"),
+    CASE(t_faults_bind, "R2 R31 R32"),
+    CASE(t_faults_fan_in, "R2 R31 R32"),
+    CASE(t_faults_fan_out, "R2 R31 R32"),
+    CASE(t_faults_fail_after_attach_pending, "R2 R31 R32"),
+    CASE(t_faults_nested, "R2 R31 R32"),
+    CASE(t_faults_both_deregister, "R2 R31 R32"),
+    CASE(t_faults_many_npis, "R2 R31 R32"),
+};
+
+NMR_TEST_SUITE(test_faults, cases, setup, teardown, NULL);

@@ -365,18 +365,30 @@ static void t_many(void)
     CHECK_EQ(nmr_alloc_live(), live0);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between case_setup and teardown. ---- */
+
+static long live0; /* live allocations before the case */
+
+static void case_setup(void)
 {
     nmr_diag_set_strict(0);
     nmr_diag_set_hook(misuse_hook, NULL, NULL);
     chars_init();
-    long live0 = nmr_alloc_live();
-    RUN(t_init_args);
-    RUN(t_idle_standalone);
-    RUN(t_idle);
-    RUN(t_in_flight);
-    RUN(t_many);
-    CHECK_EQ(nmr_alloc_live(), live0);
-    fprintf(stderr, "test_guard: all passed\n");
-    return 0;
+    live0 = nmr_alloc_live();
 }
+
+static void teardown(void)
+{
+    CHECK_EQ(nmr_alloc_live(), live0);
+}
+
+static const nmr_test_case cases[] = {
+    CASE(t_init_args, ""),
+    CASE(t_idle_standalone, ""),
+    CASE(t_idle, ""),
+    CASE(t_in_flight, "R15"),
+    CASE(t_many, ""),
+};
+
+NMR_TEST_SUITE(test_guard, cases, case_setup, teardown, NULL);

@@ -141,15 +141,27 @@ static void t_guard_detach_twice(void)
     CHECK_EQ(fx_misuse(NMR_MISUSE_RUNDOWN), m0 + 2);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static long live0; /* live allocations before the case */
+
+static void setup(void)
 {
     fx_diag_capture();
-    long live0 = nmr_alloc_live();
-    RUN(t_capture_create_faults);
-    RUN(t_capture_declined);
-    RUN(t_guard_detach_twice);
+    live0 = nmr_alloc_live();
+}
+
+static void teardown(void)
+{
     CHECK_EQ(nmr_alloc_live(), live0);
     fx_diag_release();
-    fprintf(stderr, "test_guard_faults: all passed\n");
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(t_capture_create_faults, ""),
+    CASE(t_capture_declined, ""),
+    CASE(t_guard_detach_twice, ""),
+};
+
+NMR_TEST_SUITE(test_guard_faults, cases, setup, teardown, NULL);

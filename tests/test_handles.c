@@ -298,17 +298,15 @@ static void t_r28_binding_cycles(void)
     CHECK_EQ(nmr_alloc_live(), g_live0);
 }
 
-int main(void)
-{
-    fx_diag_capture();
-    g_live0 = nmr_alloc_live();
-    RUN(t_r26_never_issued);
-    RUN(t_r26_wrong_kind);
-    RUN(t_r27_valid_until_end);
-    RUN(t_r28_million_cycles);
-    RUN(t_r28_binding_cycles);
-    fx_diag_release();
-    CHECK_EQ(nmr_alloc_live(), g_live0);
-    fprintf(stderr, "test_handles: all passed\n");
-    return 0;
-}
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static const nmr_test_case cases[] = {
+    CASE(t_r26_never_issued, "R26"),
+    CASE(t_r26_wrong_kind, "R26"),
+    CASE(t_r27_valid_until_end, "R26 R27"),
+    CASE(t_r28_million_cycles, "R28"),
+    CASE(t_r28_binding_cycles, "R28"),
+};
+
+NMR_TEST_SUITE(test_handles, cases, rt_setup, rt_teardown, NULL);

@@ -183,12 +183,22 @@ static void t_table_growth_fails(void)
     fx_reset();
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
     fx_diag_capture();
-    RUN(t_checker_detects_corruption);
-    RUN(t_table_growth_fails);
-    fx_diag_release();
-    fprintf(stderr, "test_invariants: all passed\n");
-    return 0;
 }
+
+static void teardown(void)
+{
+    fx_diag_release();
+}
+
+static const nmr_test_case cases[] = {
+    CASE(t_checker_detects_corruption, ""),
+    CASE(t_table_growth_fails, "R2 R31 R32"),
+};
+
+NMR_TEST_SUITE(test_invariants, cases, setup, teardown, NULL);

@@ -455,20 +455,32 @@ static void t_stress(void)
             atomic_load(&g_caps), atomic_load(&g_misses));
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static long live0; /* live allocations before the case */
+
+static void setup(void)
 {
     mt_init("test_mt_capture");
-    long live0 = nmr_alloc_live();
-    RUN(t_null_args);
-    RUN(t_no_provider);
-    RUN(t_provider_arrives);
-    RUN(t_held_blocks_provider);
-    RUN(t_newest);
-    RUN(t_destroy_wakes_waiter);
-    RUN(t_destroy_blocks);
-    RUN(t_stress);
+    live0 = nmr_alloc_live();
+}
+
+static void teardown(void)
+{
     CHECK_EQ(atomic_load(&mt_misuse_total), 0);
     CHECK_EQ(nmr_alloc_live(), live0);
-    fprintf(stderr, "test_mt_capture: all passed\n");
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(t_null_args, ""),
+    CASE(t_no_provider, ""),
+    CASE(t_provider_arrives, ""),
+    CASE(t_held_blocks_provider, "R12"),
+    CASE(t_newest, "R12 R17"),
+    CASE(t_destroy_wakes_waiter, ""),
+    CASE(t_destroy_blocks, "R12 R17"),
+    CASE(t_stress, "R18"),
+};
+
+NMR_TEST_SUITE(test_mt_capture, cases, setup, teardown, NULL);

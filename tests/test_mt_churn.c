@@ -218,11 +218,22 @@ static void test_progress_while_blocked(void)
             atomic_load(&mt_total_offers) - offers0);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
     mt_init("test_mt_churn");
-    RUN(test_churn);
-    RUN(test_progress_while_blocked);
-    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
-    return 0;
 }
+
+static void teardown(void)
+{
+    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
+}
+
+static const nmr_test_case cases[] = {
+    CASE(test_churn, "R22 R25"),
+    CASE(test_progress_while_blocked, "R22 R25"),
+};
+
+NMR_TEST_SUITE(test_mt_churn, cases, setup, teardown, NULL);

@@ -488,13 +488,24 @@ static void test_deregister_while_callback_blocked(void)
     mt_team_stop(&t);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
     mt_init("test_mt_detach_race");
-    RUN(test_both_sides_deregister);
-    RUN(test_complete_vs_return);
-    RUN(test_double_deregister_race);
-    RUN(test_deregister_while_callback_blocked);
-    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
-    return 0;
 }
+
+static void teardown(void)
+{
+    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
+}
+
+static const nmr_test_case cases[] = {
+    CASE(test_both_sides_deregister, "R5 R10 R13 R16"),
+    CASE(test_complete_vs_return, "R15 R16"),
+    CASE(test_double_deregister_race, "R13 R21"),
+    CASE(test_deregister_while_callback_blocked, "R12 R13 R17 R18"),
+};
+
+NMR_TEST_SUITE(test_mt_detach_race, cases, setup, teardown, NULL);

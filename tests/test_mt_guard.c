@@ -308,12 +308,21 @@ static void guard_case(const char *name, int guard_side)
             name, pend, succ, on_leave, on_dereg);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void guard_client(void) { guard_case("guard_client", NMR_GUARD_CLIENT); }
+static void guard_provider(void) { guard_case("guard_provider", NMR_GUARD_PROVIDER); }
+
+static void setup(void)
 {
     mt_init("test_mt_guard");
     chars_init();
-    guard_case("guard_client", NMR_GUARD_CLIENT);
-    guard_case("guard_provider", NMR_GUARD_PROVIDER);
-    fprintf(stderr, "test_mt_guard: all passed\n");
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(guard_client, "R16 R18 R31"),
+    CASE(guard_provider, "R16 R18 R31"),
+};
+
+NMR_TEST_SUITE(test_mt_guard, cases, setup, NULL, NULL);

@@ -197,7 +197,11 @@ static void *hook_toggler(void *arg)
     return NULL;
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process. ---- */
+
+/* Snapshots, dumps and the trace hook toggled while three threads churn. */
+static void t_introspect_churn(void)
 {
     long budget = 1000;
     const char *env = getenv("NMR_TEST_BUDGET_MS");
@@ -232,5 +236,10 @@ int main(void)
             atomic_load(&cycles), atomic_load(&snapshots), atomic_load(&bindings_seen),
             atomic_load(&events));
     CHECK(atomic_load(&snapshots) > 0 && atomic_load(&cycles) > 0);
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(t_introspect_churn, "R18 R22 R25"),
+};
+
+NMR_TEST_SUITE(test_mt_introspect, cases, NULL, NULL, NULL);

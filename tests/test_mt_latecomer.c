@@ -180,11 +180,22 @@ static void test_provider_registers(void)
     lc_run("R11 late-comer, provider registering", MT_PROVIDER, 10000);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
     mt_init("test_mt_latecomer");
-    RUN(test_client_registers);
-    RUN(test_provider_registers);
-    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
-    return 0;
 }
+
+static void teardown(void)
+{
+    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
+}
+
+static const nmr_test_case cases[] = {
+    CASE(test_client_registers, "R11"),
+    CASE(test_provider_registers, "R11"),
+};
+
+NMR_TEST_SUITE(test_mt_latecomer, cases, setup, teardown, NULL);

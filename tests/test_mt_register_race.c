@@ -305,14 +305,25 @@ static void test_attach_from_foreign_thread(void)
     mt_team_stop(&t);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
     mt_init("test_mt_register_race");
-    RUN(test_pair_race);
-    RUN(test_n_by_m_race);
-    RUN(test_register_vs_deregister);
-    RUN(test_handle_before_offer);
-    RUN(test_attach_from_foreign_thread);
-    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
-    return 0;
 }
+
+static void teardown(void)
+{
+    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
+}
+
+static const nmr_test_case cases[] = {
+    CASE(test_pair_race, "R4 R5 R10"),
+    CASE(test_n_by_m_race, "R5 R6"),
+    CASE(test_register_vs_deregister, "R5 R11 R12 R18"),
+    CASE(test_handle_before_offer, "R5 R7"),
+    CASE(test_attach_from_foreign_thread, "R8"),
+};
+
+NMR_TEST_SUITE(test_mt_register_race, cases, setup, teardown, NULL);

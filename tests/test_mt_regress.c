@@ -535,24 +535,89 @@ static void t_hook_removal_from_inside(void)
     CHECK(nmr_trace_set_hook(NULL, NULL, NULL) == NULL);
 }
 
-/* With an argument, only the case of that name runs. */
-static const char *g_only;
-#define RUN_CASE(fn)                                                       \
-    do {                                                                   \
-        if (g_only == NULL || strcmp(g_only, #fn) == 0)                    \
-            RUN(fn);                                                       \
-    } while (0)
-
-int main(int argc, char **argv)
+/* Hooks changed from inside hook calls, several times in one call, then
+ * from outside: the changes take effect at once, no record is freed while
+ * it may be read, and the next change outside frees what was replaced
+ * (the hook cell's pool of two records runs out, then is refilled). */
+static atomic_int g_swap_calls[3];
+static void swap_hook_c(void *ctx, const nmr_event *e);
+static void swap_hook_b(void *ctx, const nmr_event *e)
 {
-    g_only = argc > 1 ? argv[1] : NULL;
-    long live0 = nmr_alloc_live();
-    RUN_CASE(t_register_event_lifetime);
-    RUN_CASE(t_half_order_misuse_window);
-    RUN_CASE(t_half_order_race);
-    RUN_CASE(t_hook_removal_waits);
-    RUN_CASE(t_hook_removal_from_inside);
-    CHECK_EQ(nmr_alloc_live(), live0); /* R31 */
-    fprintf(stderr, "test_mt_regress: all passed\n");
-    return 0;
+    (void)ctx; (void)e;
+    atomic_fetch_add(&g_swap_calls[1], 1);
 }
+static void swap_hook_a(void *ctx, const nmr_event *e)
+{
+    (void)ctx; (void)e;
+    if (atomic_fetch_add(&g_swap_calls[0], 1) != 0)
+        return;
+    /* Inside a hook: three changes, none waits; the second and third find
+     * both pooled records in use and take fresh ones. */
+    CHECK(nmr_trace_set_hook(swap_hook_b, NULL, NULL) == swap_hook_a);
+    CHECK(nmr_trace_set_hook(swap_hook_c, NULL, NULL) == swap_hook_b);
+    CHECK(nmr_trace_set_hook(swap_hook_b, NULL, NULL) == swap_hook_c);
+    CHECK_STATUS(nmr_trace_sync(), STATUS_POSSIBLE_DEADLOCK);
+}
+static void swap_hook_c(void *ctx, const nmr_event *e)
+{
+    (void)ctx; (void)e;
+    atomic_fetch_add(&g_swap_calls[2], 1);
+}
+
+static void make_one_event(void)
+{
+    static const NPI_MODULEID mod = {sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
+    NPIID npi = npi_n(5);
+    NPI_CLIENT_CHARACTERISTICS cc;
+    NPI_PROVIDER_CHARACTERISTICS pc;
+    test_callbacks cb = {client_attach_never, detach_ok, NULL, prov_attach_never,
+                         detach_ok, NULL};
+    test_chars_init(&cc, &pc, &npi, &mod, &mod, &cb);
+    HANDLE c;
+    CHECK_STATUS(NmrRegisterClient(&cc, NULL, &c), STATUS_SUCCESS);
+    CHECK_STATUS(NmrDeregisterClient(c), STATUS_PENDING);
+    CHECK_STATUS(NmrWaitForClientDeregisterComplete(c), STATUS_SUCCESS);
+}
+
+static void t_hook_swaps_inside_hooks(void)
+{
+    CHECK(nmr_trace_set_hook(swap_hook_a, NULL, NULL) == NULL);
+    make_one_event(); /* register, deregister, wait start, wait end */
+    CHECK_EQ(atomic_load(&g_swap_calls[0]), 1); /* replaced at its first call */
+    CHECK(atomic_load(&g_swap_calls[1]) >= 3);   /* the rest of that cycle */
+    CHECK_EQ(atomic_load(&g_swap_calls[2]), 0);
+    /* From outside: one record is current, the others wait for a grace
+     * period; the change makes it and reuses a pooled record. */
+    CHECK(nmr_trace_set_hook(swap_hook_c, NULL, NULL) == swap_hook_b);
+    make_one_event();
+    CHECK(atomic_load(&g_swap_calls[2]) >= 4);
+    CHECK(nmr_trace_set_hook(swap_hook_b, NULL, NULL) == swap_hook_c);
+    CHECK(nmr_trace_set_hook(NULL, NULL, NULL) == swap_hook_b);
+    CHECK_STATUS(nmr_trace_sync(), STATUS_SUCCESS);
+}
+
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static long live0; /* live allocations before the case */
+
+static void setup(void)
+{
+    live0 = nmr_alloc_live();
+}
+
+static void teardown(void)
+{
+    CHECK_EQ(nmr_alloc_live(), live0); /* R31 */
+}
+
+static const nmr_test_case cases[] = {
+    CASE(t_register_event_lifetime, "R3 R27"),
+    CASE(t_half_order_misuse_window, "R14 R16"),
+    CASE(t_half_order_race, "R14 R16"),
+    CASE(t_hook_removal_waits, "R30"),
+    CASE(t_hook_removal_from_inside, "R30"),
+    CASE(t_hook_swaps_inside_hooks, "R30"),
+};
+
+NMR_TEST_SUITE(test_mt_regress, cases, setup, teardown, NULL);

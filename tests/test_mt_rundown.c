@@ -408,7 +408,22 @@ static void churn_case(void)
     fprintf(stderr, "   thread_churn: %ld pending\n", n_pending);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static int nw_default(void) { return g_ncpus > 1 ? 3 : 2; }
+
+/* D1-D5 with per-thread slots (and caller memory) */
+static void drain_slots(void) { team_case("drain_slots", nw_default(), 0, OBJ_ALLOC, OBJ_CALLER); }
+/* D7: more threads than slots: 1-slot and 0-slot objects */
+static void drain_overflow(void) { team_case("drain_overflow", 5, 0, OBJ_ONE_SLOT, OBJ_NO_SLOT); }
+/* D5, D6: the blocking wait, object freed right after it returns */
+static void wait_slots(void) { team_case("wait_slots", nw_default(), 1, OBJ_ALLOC, OBJ_CALLER); }
+static void wait_overflow(void) { team_case("wait_overflow", 5, 1, OBJ_ONE_SLOT, OBJ_NO_SLOT); }
+/* D7: threads exit holding references, new threads release them */
+static void thread_churn(void) { churn_case(); }
+
+static void setup(void)
 {
     mt_init("test_mt_rundown");
     cpus_init();
@@ -416,16 +431,14 @@ int main(void)
             (size_t)ExSizeOfRundownProtectionCacheAware(),
             ((size_t)ExSizeOfRundownProtectionCacheAware() -
              offsetof(EX_RUNDOWN_REF_CACHE_AWARE, slots)) / sizeof(nmr_rundown_slot));
-    int nw = g_ncpus > 1 ? 3 : 2;
-    /* D1-D5 with per-thread slots (and caller memory) */
-    team_case("drain_slots", nw, 0, OBJ_ALLOC, OBJ_CALLER);
-    /* D7: more threads than slots: 1-slot and 0-slot objects */
-    team_case("drain_overflow", 5, 0, OBJ_ONE_SLOT, OBJ_NO_SLOT);
-    /* D5, D6: the blocking wait, object freed right after it returns */
-    team_case("wait_slots", nw, 1, OBJ_ALLOC, OBJ_CALLER);
-    team_case("wait_overflow", 5, 1, OBJ_ONE_SLOT, OBJ_NO_SLOT);
-    /* D7: threads exit holding references, new threads release them */
-    churn_case();
-    fprintf(stderr, "test_mt_rundown: all passed\n");
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(drain_slots, ""),
+    CASE(drain_overflow, ""),
+    CASE(wait_slots, ""),
+    CASE(wait_overflow, ""),
+    CASE(thread_churn, ""),
+};
+
+NMR_TEST_SUITE(test_mt_rundown, cases, setup, NULL, NULL);

@@ -33,7 +33,11 @@ static void *waiter(void *arg)
     return NULL;
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process. ---- */
+
+/* 500 rounds: two waits on one registration, one blocks, one is refused. */
+static void t_r19_second_waiter(void)
 {
     fx_diag_capture();
     pthread_barrier_init(&g_start, NULL, 2);
@@ -71,5 +75,10 @@ int main(void)
     fx_diag_release();
     fx_reset();
     fprintf(stderr, "test_mt_second_waiter: all passed\n");
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(t_r19_second_waiter, "R19 R26"),
+};
+
+NMR_TEST_SUITE(test_mt_second_waiter, cases, NULL, NULL, NULL);

@@ -568,7 +568,11 @@ static void misuse_hook(void *ctx, nmr_misuse_kind kind, const char *msg)
     atomic_fetch_add(&g_misuse_seen, 1);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process. ---- */
+
+/* The model-based stress run (NMR_STRESS_SECONDS, NMR_STRESS_SEED). */
+static void t_model_stress(void)
 {
     const char *env = getenv("NMR_STRESS_SEED");
     g_seed = env ? strtoull(env, NULL, 0) : (unsigned long long)time(NULL);
@@ -639,5 +643,10 @@ int main(void)
         }
     free(pend);
     nmr_diag_set_hook(NULL, NULL, NULL);
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(t_model_stress, "R5 R6 R10 R12 R13 R14 R15 R16 R18 R20 R21 R22 R23 R26"),
+};
+
+NMR_TEST_SUITE(test_mt_stress, cases, NULL, NULL, NULL);

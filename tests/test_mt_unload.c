@@ -170,11 +170,22 @@ static void test_wait_for_late_completions(void)
     mt_cq_stop();
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
     mt_init("test_mt_unload");
-    RUN(test_unload_storm);
-    RUN(test_wait_for_late_completions);
-    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
-    return 0;
 }
+
+static void teardown(void)
+{
+    CHECK_EQ(atomic_load(&mt_misuse_total), 0);
+}
+
+static const nmr_test_case cases[] = {
+    CASE(test_unload_storm, "R18 R23 R24"),
+    CASE(test_wait_for_late_completions, "R18"),
+};
+
+NMR_TEST_SUITE(test_mt_unload, cases, setup, teardown, NULL);

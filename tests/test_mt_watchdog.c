@@ -363,17 +363,31 @@ static void test_off(void)
     CHECK_STATUS(fx_wait(p), STATUS_SUCCESS);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+/* Every case but test_env, which forks before this process has threads and
+ * checks the environment variable itself. */
+static void setup(void)
 {
-    test_env(); /* first: forks before this process has threads */
+    if (strcmp(nmr_test_current, "test_env") == 0)
+        return;
     nmr_diag_set_hook(capture, NULL, NULL);
     unsetenv("NMR_WAIT_WARN_MS");
     CHECK_EQ(nmr_wait_set_warn_ms(100), 10000); /* the default */
-    test_pending_report();
-    test_callback_reports();
-    test_timeout();
-    test_off();
-    fx_reset();
-    fprintf(stderr, "test_mt_watchdog: all passed\n");
-    return 0;
 }
+
+static void teardown(void)
+{
+    fx_reset();
+}
+
+static const nmr_test_case cases[] = {
+    CASE(test_env, ""),
+    CASE(test_pending_report, ""),
+    CASE(test_callback_reports, "R11"),
+    CASE(test_timeout, "R19"),
+    CASE(test_off, ""),
+};
+
+NMR_TEST_SUITE(test_mt_watchdog, cases, setup, teardown, NULL);

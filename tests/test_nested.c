@@ -527,26 +527,23 @@ static void t_r22_deregister_in_cleanup(void)
     finish();
 }
 
-int main(void)
-{
-    fx_diag_capture();
-    g_live0 = nmr_alloc_live();
-    RUN(t_r22_register_other_npi_in_attach);
-    RUN(t_r22_register_same_npi_in_attach);
-    RUN(t_r22_client_deregisters_self_in_attach);
-    RUN(t_r22_provider_deregisters_self_in_attach);
-    RUN(t_r22_client_deregisters_peer_in_attach);
-    RUN(t_r22_deregister_self_in_detach);
-    RUN(t_r22_register_in_detach);
-    RUN(t_r22_calls_from_cleanup);
-    RUN(t_r22_complete_inside_nested);
-    RUN(t_r22_deregister_self_after_attach);
-    RUN(t_r12_deregister_pending_offer);
-    RUN(t_r22_register_in_provider_attach);
-    RUN(t_r22_deregister_in_cleanup);
-    CHECK_EQ(fx_misuse_total(), 0);
-    fx_diag_release();
-    CHECK_EQ(nmr_alloc_live(), g_live0);
-    fprintf(stderr, "test_nested: all passed\n");
-    return 0;
-}
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static const nmr_test_case cases[] = {
+    CASE(t_r22_register_other_npi_in_attach, "R22"),
+    CASE(t_r22_register_same_npi_in_attach, "R5 R6 R22"),
+    CASE(t_r22_client_deregisters_self_in_attach, "R11 R12 R22"),
+    CASE(t_r22_provider_deregisters_self_in_attach, "R11 R22"),
+    CASE(t_r22_client_deregisters_peer_in_attach, "R11 R22"),
+    CASE(t_r22_deregister_self_in_detach, "R22"),
+    CASE(t_r22_register_in_detach, "R12 R22"),
+    CASE(t_r22_calls_from_cleanup, "R16 R22"),
+    CASE(t_r22_complete_inside_nested, "R22"),
+    CASE(t_r22_deregister_self_after_attach, "R22"),
+    CASE(t_r12_deregister_pending_offer, "R12"),
+    CASE(t_r22_register_in_provider_attach, "R5 R6 R22"),
+    CASE(t_r22_deregister_in_cleanup, "R22"),
+};
+
+NMR_TEST_SUITE(test_nested, cases, rt_setup, rt_teardown_no_misuse, NULL);

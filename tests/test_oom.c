@@ -169,20 +169,24 @@ static void t_r12_dereg_under_oom(void)
     }
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void teardown(void)
 {
-    fx_diag_capture();
-    g_live0 = nmr_alloc_live();
-    RUN(t_r2_client_0);
-    RUN(t_r2_client_1);
-    RUN(t_r2_client_3);
-    RUN(t_r2_provider_0);
-    RUN(t_r2_provider_1);
-    RUN(t_r2_provider_3);
-    RUN(t_r2_mixed_peers);
-    RUN(t_r12_dereg_under_oom);
     CHECK_EQ(fx_misuse_total(), 0);
     fx_diag_release();
-    fprintf(stderr, "test_oom: all passed\n");
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(t_r2_client_0, "R2"),
+    CASE(t_r2_client_1, "R2"),
+    CASE(t_r2_client_3, "R2"),
+    CASE(t_r2_provider_0, "R2"),
+    CASE(t_r2_provider_1, "R2"),
+    CASE(t_r2_provider_3, "R2"),
+    CASE(t_r2_mixed_peers, "R2 R32"),
+    CASE(t_r12_dereg_under_oom, "R12 R18 R31"),
+};
+
+NMR_TEST_SUITE(test_oom, cases, rt_setup, teardown, NULL);

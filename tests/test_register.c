@@ -679,26 +679,23 @@ static void t_r24_no_threads(void)
     finish();
 }
 
-int main(void)
-{
-    fx_diag_capture();
-    g_live0 = nmr_alloc_live();
-    RUN(t_r1_invalid_input);
-    RUN(t_r1_null_cleanup_valid);
-    RUN(t_r1_valid_variants);
-    RUN(t_r3_same_instance_pointer);
-    RUN(t_r3_raw);
-    RUN(t_r3_caller_memory_until_wait);
-    RUN(t_r4_match_by_value);
-    RUN(t_r4_identical_modules_both_match);
-    RUN(t_r7_client_registers);
-    RUN(t_r7_provider_registers);
-    RUN(t_r5_only_live_opposite_kind);
-    RUN(t_r31_no_memory_left);
-    RUN(t_r24_no_threads);
-    CHECK_EQ(fx_misuse_total(), 0);
-    fx_diag_release();
-    CHECK_EQ(nmr_alloc_live(), g_live0);
-    fprintf(stderr, "test_register: all passed\n");
-    return 0;
-}
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static const nmr_test_case cases[] = {
+    CASE(t_r1_invalid_input, "R1"),
+    CASE(t_r1_null_cleanup_valid, "R1"),
+    CASE(t_r1_valid_variants, "R1"),
+    CASE(t_r3_same_instance_pointer, "R3"),
+    CASE(t_r3_raw, "R3"),
+    CASE(t_r3_caller_memory_until_wait, "R3"),
+    CASE(t_r4_match_by_value, "R4"),
+    CASE(t_r4_identical_modules_both_match, "R4"),
+    CASE(t_r7_client_registers, "R5 R7"),
+    CASE(t_r7_provider_registers, "R5 R7"),
+    CASE(t_r5_only_live_opposite_kind, "R5"),
+    CASE(t_r31_no_memory_left, "R31"),
+    CASE(t_r24_no_threads, "R24"),
+};
+
+NMR_TEST_SUITE(test_register, cases, rt_setup, rt_teardown_no_misuse, NULL);

@@ -224,14 +224,20 @@ static void test_status_names(void)
     CHECK(strcmp(nmr_status_name((NTSTATUS)0xC0000001), "(other status)") == 0);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
     g_live0 = nmr_alloc_live();
-    test_status_names();
-    test_isolation();
-    test_destroy_busy();
-    test_bad_values();
-    test_capacity();
-    fprintf(stderr, "test_registrar: all passed\n");
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(test_status_names, ""),
+    CASE(test_isolation, ""),
+    CASE(test_destroy_busy, ""),
+    CASE(test_bad_values, ""),
+    CASE(test_capacity, ""),
+};
+
+NMR_TEST_SUITE(test_registrar, cases, setup, NULL, NULL);

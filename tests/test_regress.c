@@ -220,22 +220,25 @@ static void t_r20_queued_detach(void)
     CHECK_STATUS(NmrWaitForProviderDeregisterComplete(q), STATUS_SUCCESS);
 }
 
-/* With an argument, only the case of that name runs. */
-static const char *g_only;
-#define RUN_CASE(fn)                                                       \
-    do {                                                                   \
-        if (g_only == NULL || strcmp(g_only, #fn) == 0)                    \
-            RUN(fn);                                                       \
-    } while (0)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
 
-int main(int argc, char **argv)
+static long live0; /* live allocations before the case */
+
+static void setup(void)
 {
-    g_only = argc > 1 ? argv[1] : NULL;
-    long live0 = nmr_alloc_live();
-    RUN_CASE(t_values_disjoint); /* first: it needs a fresh handle table */
-    RUN_CASE(t_registrar_generation_wrap);
-    RUN_CASE(t_r20_queued_detach);
-    CHECK_EQ(nmr_alloc_live(), live0); /* R31 */
-    fprintf(stderr, "test_regress: all passed\n");
-    return 0;
+    live0 = nmr_alloc_live();
 }
+
+static void teardown(void)
+{
+    CHECK_EQ(nmr_alloc_live(), live0); /* R31 */
+}
+
+static const nmr_test_case cases[] = {
+    CASE(t_values_disjoint, "R26"), /* needs a fresh handle table: it has one, in its own process */
+    CASE(t_registrar_generation_wrap, ""),
+    CASE(t_r20_queued_detach, "R20"),
+};
+
+NMR_TEST_SUITE(test_regress, cases, setup, teardown, NULL);

@@ -304,17 +304,34 @@ static void test_names(void)
                  "{ABCDEF01-1234-5678-9ABC-DEF001020304}") == 0);
 }
 
-int main(int argc, char **argv)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
-    out_dir = argc > 1 ? argv[1] : NULL;
     g_live0 = nmr_alloc_live();
-    test_empty_and_args();
-    test_attached_pair();
-    test_stuck_pending();
-    test_from_callback();
-    test_many();
-    test_out_of_memory();
-    test_names();
-    fprintf(stderr, "test_snapshot: all passed\n");
+}
+
+static const nmr_test_case cases[] = {
+    CASE(test_empty_and_args, ""),
+    CASE(test_attached_pair, ""),
+    CASE(test_stuck_pending, ""),
+    CASE(test_from_callback, ""),
+    CASE(test_many, ""),
+    CASE(test_out_of_memory, ""),
+    CASE(test_names, ""),
+};
+
+/* test_snapshot DIR: every case in this process, the real stuck snapshot
+ * written to DIR (tests/scripts/snapshot_*.sh). */
+static int write_mode(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    out_dir = argv[1];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        nmr_test_run_inline(&cases[i]);
     return 0;
 }
+
+NMR_TEST_SUITE(test_snapshot, cases, setup, NULL, write_mode);

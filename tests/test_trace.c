@@ -231,14 +231,20 @@ static void test_names(void)
     CHECK(usdt == 0 || usdt == 1);
 }
 
-int main(void)
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static void setup(void)
 {
     g_live0 = nmr_alloc_live();
-    test_bind_and_detach();
-    test_declines();
-    test_pending();
-    test_misuse_and_reentry();
-    test_names();
-    fprintf(stderr, "test_trace: all passed\n");
-    return 0;
 }
+
+static const nmr_test_case cases[] = {
+    CASE(test_bind_and_detach, "R13"),
+    CASE(test_declines, "R10"),
+    CASE(test_pending, ""),
+    CASE(test_misuse_and_reentry, ""),
+    CASE(test_names, ""),
+};
+
+NMR_TEST_SUITE(test_trace, cases, setup, NULL, NULL);

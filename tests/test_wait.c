@@ -415,23 +415,20 @@ static void t_r21_double_deregister_unbound(void)
     finish();
 }
 
-int main(void)
-{
-    fx_diag_capture();
-    g_live0 = nmr_alloc_live();
-    RUN(t_r18_wait_then_dead);
-    RUN(t_r18_wait_blocks_until_cleanup);
-    RUN(t_r19_wait_before_deregister);
-    RUN(t_r19_bad_handles);
-    RUN(t_r20_own_callbacks);
-    RUN(t_r20_peer_binding_on_stack);
-    RUN(t_r20_unrelated_wait_ok);
-    RUN(t_r20_busy_unrelated_wait_ok);
-    RUN(t_r21_double_deregister);
-    RUN(t_r21_double_deregister_unbound);
-    CHECK_EQ(fx_misuse_total(), 0);
-    fx_diag_release();
-    CHECK_EQ(nmr_alloc_live(), g_live0);
-    fprintf(stderr, "test_wait: all passed\n");
-    return 0;
-}
+/* ---- the case table (tests/lib/runner.h): each case runs in its own
+ * process, between the setup and the teardown. ---- */
+
+static const nmr_test_case cases[] = {
+    CASE(t_r18_wait_then_dead, "R18 R19"),
+    CASE(t_r18_wait_blocks_until_cleanup, "R18"),
+    CASE(t_r19_wait_before_deregister, "R19"),
+    CASE(t_r19_bad_handles, "R19 R26"),
+    CASE(t_r20_own_callbacks, "R20"),
+    CASE(t_r20_peer_binding_on_stack, "R20"),
+    CASE(t_r20_unrelated_wait_ok, "R20 R22"),
+    CASE(t_r20_busy_unrelated_wait_ok, "R20 R22"),
+    CASE(t_r21_double_deregister, "R21"),
+    CASE(t_r21_double_deregister_unbound, "R21"),
+};
+
+NMR_TEST_SUITE(test_wait, cases, rt_setup, rt_teardown_no_misuse, NULL);

@@ -6,7 +6,7 @@
  * slot cache, allocation counters, rundown thread slot) on the calling
  * thread.
  */
-#include "../chars.h"
+#include "../lib/chars.h"
 
 #include <netioddk.h>
 #include <nmr/rundown.h>

@@ -14,7 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "../chars.h"
+#include "../lib/chars.h"
 
 #include <dlfcn.h>
 #include <netioddk.h>

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # rules_table.sh - regenerate the "Status of the rules" table of README.md
 # from the tests: a file counts for rule Rn when it names Rn (tests/test_*.c,
-# tests/scripts/*.sh), and the files that include tests/rule_test.h count
+# tests/scripts/*.sh), and the files that include tests/lib/rule_test.h count
 # for the rules that header's end-of-case check names.  Not a test itself.
 # Usage: tests/scripts/rules_table.sh   (rewrites README.md in place)
 set -euo pipefail
@@ -38,7 +38,7 @@ table=$(
             # rule_refs.sh cites rule numbers as examples, not as tests
             grep -lwE "R$n" test_*.c $(ls scripts/*.sh | grep -v rule_refs) \
                 2>/dev/null || true
-            if grep -qwE "R$n" rule_test.h 2>/dev/null; then
+            if grep -qwE "R$n" lib/rule_test.h lib/rule_test.c 2>/dev/null; then
                 grep -l '#include "rule_test.h"' test_*.c || true
             fi
         } | sort -u | sed 's/^/`/; s/$/`/' | paste -sd, - | sed 's/,/, /g')

@@ -2,7 +2,7 @@
 /*
  * chars.h - the characteristics of one client and one provider of an NPI,
  * for the tests that write their own callbacks instead of using the fake
- * modules of fixture.h.  Header-only.
+ * modules of tests/lib/fixture.h.  Header-only.
  */
 #ifndef NMR_TEST_CHARS_H
 #define NMR_TEST_CHARS_H

@@ -1,168 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * mt_harness.h - shared machinery of the threaded tests (tests/test_mt_*.c).
- *
- * Header-only, included by exactly one .c per test program (every helper is
- * static).  The including file must define _POSIX_C_SOURCE 200809L before
- * any #include (pthread barriers, nanosleep, clock_gettime).
- *
- * What it gives:
- *   - instrumented modules (mt_mod): a client or provider registration whose
- *     six callbacks check, on every call, the invariants of R10, R13,
- *     R16, R18, R23 and R24, and record what happened;
- *   - bindings as seen by the test (mt_rec), one per offer that got as far
- *     as a binding context, kept alive until the end of a case so that a
- *     late, buggy callback reads valid memory and is reported;
- *   - a completion queue served by "completer" threads that call
- *     Nmr*DetachComplete at random moments (R14, R15);
- *   - teams of worker threads that start each iteration on a barrier;
- *   - iteration counts and time budgets: NMR_TEST_ITERS=<n> runs exactly n
- *     iterations per case (no time budget); otherwise each case runs its
- *     default count (half of it under ThreadSanitizer), cut short by a
- *     time budget (NMR_TEST_BUDGET_MS, default 1500 plain, 8000 TSan);
- *   - NMR_TEST_SEED=<n> replays a random seed (printed at start);
- *   - NMR_TEST_ONLY=<text> runs only the iteration loops of the cases whose
- *     name contains <text> (the others run zero iterations).
- *
- * A failed invariant prints file, line, the rule and the seed, and ends the
- * process with status 1 at once (from whatever thread saw it).  A watchdog
- * ends the program with status 2 once it has run NMR_TEST_WATCHDOG_S
- * seconds (default 150; ctest's timeout is 300) and names the case it was
- * in, so a deadlock shows where it hung.  In the churn cases, which have no
- * iterations, NMR_TEST_ITERS counts operations per thread (test_mt_churn)
- * or bad-handle calls (test_mt_stale).
- */
-#ifndef NMR_TEST_MT_HARNESS_H
-#define NMR_TEST_MT_HARNESS_H
-
-#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
-#error "define _POSIX_C_SOURCE 200809L before any #include"
+/* mt_harness.c - the shared machinery of the threaded tests
+ * (tests/lib/mt_harness.h says what it gives). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
 #endif
 
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "mt_harness.h"
 
-#include <netioddk.h>
-#include <nmr/diag.h>
-
-#include "check.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define MT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MT_TSAN 1
-#endif
-#endif
-#ifndef MT_TSAN
-#define MT_TSAN 0
-#endif
-
-#define MT_CLIENT 0
-#define MT_PROVIDER 1
-
-/* ---- failure reporting --------------------------------------------------- */
-
-static _Atomic(const char *) mt_case_name = "(none)";
-static unsigned long long mt_seed;
-
-static void mt_fail_(const char *file, int line, const char *expr,
-                     const char *msg)
+_Atomic(const char *) mt_case_name = "(none)";
+unsigned long long mt_seed;
+void mt_fail_(const char *file, int line, const char *expr,
+              const char *msg)
 {
-    fprintf(stderr, "%s:%d: [%s] CHECK failed: %s -- %s (NMR_TEST_SEED=%llu)\n",
-            file, line, atomic_load(&mt_case_name), expr, msg, mt_seed);
+    fprintf(stderr, "%s:%d: %s [%s] CHECK failed: %s -- %s (NMR_TEST_SEED=%llu)\n",
+            file, line, nmr_test_where(), atomic_load(&mt_case_name), expr, msg,
+            mt_seed);
     fflush(stderr);
     fflush(stdout);
     _Exit(1);
 }
 
-/* msg is a string literal naming the rule: "R23: ..." */
-#define MT_CHECK(cond, msg)                                                \
-    do {                                                                   \
-        if (!(cond))                                                       \
-            mt_fail_(__FILE__, __LINE__, #cond, msg);                      \
-    } while (0)
-
-#define MT_CHECK_STATUS(got, want, msg)                                    \
-    do {                                                                   \
-        NTSTATUS g_ = (got), w_ = (want);                                  \
-        if (g_ != w_) {                                                    \
-            fprintf(stderr, "%s:%d: status 0x%08x, want 0x%08x\n",         \
-                    __FILE__, __LINE__, (unsigned)g_, (unsigned)w_);       \
-            mt_fail_(__FILE__, __LINE__, #got " == " #want, msg);          \
-        }                                                                  \
-    } while (0)
-
-/* ---- threads, time, randomness ------------------------------------------ */
-
-static atomic_int mt_next_tid = 1;
-static _Thread_local int mt_tl_tid;
-
-/* A small positive id for the calling thread (0 is never an id). */
-static inline int mt_tid(void)
-{
-    if (mt_tl_tid == 0)
-        mt_tl_tid = atomic_fetch_add(&mt_next_tid, 1);
-    return mt_tl_tid;
-}
-
-static inline double mt_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static inline void mt_sleep_us(long us)
-{
-    struct timespec ts;
-    ts.tv_sec = us / 1000000;
-    ts.tv_nsec = (us % 1000000) * 1000;
-    nanosleep(&ts, NULL);
-}
-
-static _Thread_local uint64_t mt_rng;
-
-static inline uint32_t mt_rand(void)
-{
-    if (mt_rng == 0)
-        mt_rng = (mt_seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)mt_tid())) | 1;
-    mt_rng ^= mt_rng >> 12;
-    mt_rng ^= mt_rng << 25;
-    mt_rng ^= mt_rng >> 27;
-    return (uint32_t)((mt_rng * 0x2545F4914F6CDD1Dull) >> 32);
-}
-
-/* 1 with probability pct percent. */
-static inline int mt_chance(int pct) { return (int)(mt_rand() % 100u) < pct; }
-
-/* A short random delay to shake interleavings after a barrier. */
-static inline void mt_jitter(unsigned max_spins)
-{
-    unsigned n = mt_rand() % (max_spins + 1u);
-    if (mt_chance(15))
-        sched_yield();
-    for (volatile unsigned i = 0; i < n; i++) {
-    }
-}
-
-/* A short random spin, no yield: keeps two barrier-released threads close. */
-static inline void mt_spin(unsigned max_spins)
-{
-    unsigned n = mt_rand() % (max_spins + 1u);
-    for (volatile unsigned i = 0; i < n; i++) {
-    }
-}
-
-/* A random pause: nothing, a spin, a yield or a sleep up to max_us. */
-static inline void mt_random_pause(long max_us)
+atomic_int mt_next_tid = 1;
+_Thread_local int mt_tl_tid;
+_Thread_local uint64_t mt_rng;
+void mt_random_pause(long max_us)
 {
     unsigned r = mt_rand() % 10u;
     if (r < 3)
@@ -179,28 +40,7 @@ static inline void mt_random_pause(long max_us)
         mt_sleep_us(1 + (long)(mt_rand() % (unsigned long)max_us));
 }
 
-static inline double mt_wait_timeout_s(void) { return MT_TSAN ? 60.0 : 20.0; }
-
-/* Wait until *flag >= want; fail with msg if it takes longer than the
- * timeout (a timeout here means the rule in msg was broken: something
- * blocked that must not, or never happened). */
-#define MT_AWAIT(flag, want, msg)                                          \
-    do {                                                                   \
-        double d_ = mt_now() + mt_wait_timeout_s();                        \
-        unsigned s_ = 0;                                                   \
-        while (atomic_load(flag) < (want)) {                               \
-            if (++s_ < 200)                                                \
-                sched_yield();                                             \
-            else                                                           \
-                mt_sleep_us(50);                                           \
-            if (mt_now() > d_)                                             \
-                mt_fail_(__FILE__, __LINE__, #flag " >= " #want, msg);     \
-        }                                                                  \
-    } while (0)
-
-/* ---- configuration ------------------------------------------------------ */
-
-static inline long mt_env_long(const char *name, long dflt)
+long mt_env_long(const char *name, long dflt)
 {
     const char *s = getenv(name);
     if (s == NULL || *s == '\0')
@@ -208,18 +48,8 @@ static inline long mt_env_long(const char *name, long dflt)
     return strtol(s, NULL, 0);
 }
 
-static atomic_long mt_seq_clock = 1;
-/* A global logical clock: seq_cst, so it orders events across threads. */
-static inline long mt_seq(void) { return atomic_fetch_add(&mt_seq_clock, 1); }
-
-typedef struct mt_loop {
-    const char *name;
-    long max, i, min;
-    double t0, budget;
-} mt_loop;
-
-/* One case's iteration loop: for (mt_loop_init(&l, "x", 3000); mt_loop_next(&l);) */
-static inline void mt_loop_init(mt_loop *l, const char *name, long plain_iters)
+atomic_long mt_seq_clock = 1;
+void mt_loop_init(mt_loop *l, const char *name, long plain_iters)
 {
     long env = mt_env_long("NMR_TEST_ITERS", 0);
     l->name = name;
@@ -240,7 +70,7 @@ static inline void mt_loop_init(mt_loop *l, const char *name, long plain_iters)
     l->t0 = mt_now();
 }
 
-static inline int mt_loop_next(mt_loop *l)
+int mt_loop_next(mt_loop *l)
 {
     if (l->i >= l->max ||
         (l->i >= l->min && mt_now() - l->t0 > l->budget)) {
@@ -252,14 +82,11 @@ static inline int mt_loop_next(mt_loop *l)
     return 1;
 }
 
-/* ---- the misuse channel (R30) -------------------------------------------- */
-
-static atomic_long mt_misuse_total;
-static _Thread_local long mt_tl_misuse;
-static _Thread_local int mt_tl_misuse_kind;
-static atomic_int mt_misuse_quiet = 1;
-
-static void mt_misuse_hook(void *ctx, nmr_misuse_kind kind, const char *msg)
+atomic_long mt_misuse_total;
+_Thread_local long mt_tl_misuse;
+_Thread_local int mt_tl_misuse_kind;
+atomic_int mt_misuse_quiet = 1;
+void mt_misuse_hook(void *ctx, nmr_misuse_kind kind, const char *msg)
 {
     (void)ctx;
     atomic_fetch_add(&mt_misuse_total, 1);
@@ -269,178 +96,91 @@ static void mt_misuse_hook(void *ctx, nmr_misuse_kind kind, const char *msg)
         fprintf(stderr, "   misuse (kind %d): %s\n", (int)kind, msg);
 }
 
-/* ---- every NMR call goes through these: R24 ------------------------------ */
-
-/* Depth of NMR calls on this thread's stack.  The NMR creates no threads
- * (R24), so every callback must find it > 0. */
-static _Thread_local int mt_in_nmr;
-
-static inline NTSTATUS mt_RegisterClient(PNPI_CLIENT_CHARACTERISTICS ch,
-                                         PVOID ctx, HANDLE *h)
+_Thread_local int mt_in_nmr;
+NTSTATUS mt_RegisterClient(PNPI_CLIENT_CHARACTERISTICS ch,
+                           PVOID ctx, HANDLE *h)
 {
     mt_in_nmr++;
     NTSTATUS s = NmrRegisterClient(ch, ctx, h);
     mt_in_nmr--;
     return s;
 }
-static inline NTSTATUS mt_RegisterProvider(PNPI_PROVIDER_CHARACTERISTICS ch,
-                                           PVOID ctx, HANDLE *h)
+
+NTSTATUS mt_RegisterProvider(PNPI_PROVIDER_CHARACTERISTICS ch,
+                             PVOID ctx, HANDLE *h)
 {
     mt_in_nmr++;
     NTSTATUS s = NmrRegisterProvider(ch, ctx, h);
     mt_in_nmr--;
     return s;
 }
-static inline NTSTATUS mt_DeregisterClient(HANDLE h)
+
+NTSTATUS mt_DeregisterClient(HANDLE h)
 {
     mt_in_nmr++;
     NTSTATUS s = NmrDeregisterClient(h);
     mt_in_nmr--;
     return s;
 }
-static inline NTSTATUS mt_DeregisterProvider(HANDLE h)
+
+NTSTATUS mt_DeregisterProvider(HANDLE h)
 {
     mt_in_nmr++;
     NTSTATUS s = NmrDeregisterProvider(h);
     mt_in_nmr--;
     return s;
 }
-static inline NTSTATUS mt_WaitClient(HANDLE h)
+
+NTSTATUS mt_WaitClient(HANDLE h)
 {
     mt_in_nmr++;
     NTSTATUS s = NmrWaitForClientDeregisterComplete(h);
     mt_in_nmr--;
     return s;
 }
-static inline NTSTATUS mt_WaitProvider(HANDLE h)
+
+NTSTATUS mt_WaitProvider(HANDLE h)
 {
     mt_in_nmr++;
     NTSTATUS s = NmrWaitForProviderDeregisterComplete(h);
     mt_in_nmr--;
     return s;
 }
-static inline NTSTATUS mt_ClientAttachProvider(HANDLE bh, PVOID cbc,
-                                               const void *cd, PVOID *pbc,
-                                               const void **pd)
+
+NTSTATUS mt_ClientAttachProvider(HANDLE bh, PVOID cbc,
+                                 const void *cd, PVOID *pbc,
+                                 const void **pd)
 {
     mt_in_nmr++;
     NTSTATUS s = NmrClientAttachProvider(bh, cbc, cd, pbc, pd);
     mt_in_nmr--;
     return s;
 }
-static inline void mt_ClientDetachComplete(HANDLE bh)
+
+void mt_ClientDetachComplete(HANDLE bh)
 {
     mt_in_nmr++;
     NmrClientDetachProviderComplete(bh);
     mt_in_nmr--;
 }
-static inline void mt_ProviderDetachComplete(HANDLE bh)
+
+void mt_ProviderDetachComplete(HANDLE bh)
 {
     mt_in_nmr++;
     NmrProviderDetachClientComplete(bh);
     mt_in_nmr--;
 }
 
-/* ---- instrumented modules and bindings ------------------------------------ */
-
-#define MT_MOD_MAGIC 0x6d6f6475u
-#define MT_REC_MAGIC 0x72656362u
-
-/* Client attach behaviour. */
-enum {
-    MT_ATT_ACCEPT = 0,       /* NmrClientAttachProvider, SUCCESS if it succeeded */
-    MT_ATT_DECLINE_EARLY,    /* STATUS_NOINTERFACE without attaching */
-    MT_ATT_FAIL_AFTER,       /* attach, then STATUS_NOINTERFACE (R10) */
-    MT_ATT_RANDOM
-};
-/* Provider attach behaviour. */
-enum { MT_PATT_ACCEPT = 0, MT_PATT_DECLINE, MT_PATT_RANDOM };
-/* Detach behaviour (either side). */
-enum {
-    MT_DET_SUCCESS = 0,   /* half complete on return */
-    MT_DET_INSIDE,        /* complete from inside the callback, return PENDING */
-    MT_DET_QUEUE,         /* return PENDING, a completer thread completes */
-    MT_DET_CUSTOM,        /* the module's hooks->detach decides */
-    MT_DET_RANDOM         /* one of the first three (QUEUE only if completers run) */
-};
-
-typedef struct mt_mod mt_mod;
-typedef struct mt_rec mt_rec;
-
-typedef struct mt_hooks {
-    /* In ClientAttachProvider before NmrClientAttachProvider (r is the new
-     * binding record). */
-    void (*attach_before)(mt_rec *r);
-    /* In ClientAttachProvider after NmrClientAttachProvider returned st. */
-    void (*attach_after)(mt_rec *r, NTSTATUS st);
-    /* MT_DET_CUSTOM: return STATUS_SUCCESS, or call mt_mark_pending(r, side)
-     * and return STATUS_PENDING having arranged an mt_complete(r, side). */
-    NTSTATUS (*detach)(mt_rec *r, int side);
-    /* Called inside the module's cleanup callback, after its checks. */
-    void (*cleanup)(mt_rec *r, int side);
-} mt_hooks;
-
-struct mt_mod {
-    uint32_t magic;
-    int id, side, npi_idx;
-    NPIID npi;           /* the module's own copy: matching is by value (R4) */
-    NPI_MODULEID modid;
-    NPI_CLIENT_CHARACTERISTICS cch;
-    NPI_PROVIDER_CHARACTERISTICS pch;
-    HANDLE h;            /* written by NmrRegister* */
-    int att_mode, det_mode;
-    const mt_hooks *hooks;
-    void *user;
-    atomic_int active;   /* callbacks into this module running now */
-    atomic_int unloaded; /* set right after its wait returned (R18) */
-    atomic_int live;     /* accepted bindings whose cleanup (this side) is due */
-    atomic_int registered, deregistered, waited;
-    atomic_int dereg_claimed; /* someone called (or is calling) NmrDeregister* */
-    atomic_int reg_tid;  /* thread that called NmrRegister* */
-    _Atomic(mt_rec *) recs; /* client: binding records of its offers */
-    atomic_int n_offers; /* client: ClientAttachProvider calls; provider: ProviderAttachClient calls */
-    atomic_long seq_reg_start, seq_reg_end, seq_dereg_start, seq_dereg_end;
-    pthread_mutex_t mu;  /* protects offered[] */
-    int *offered;        /* client: ids of providers offered so far */
-    int n_offered, cap_offered;
-    mt_mod *next_all;
-};
-
-struct mt_rec {
-    uint32_t magic;
-    mt_mod *c, *p;
-    HANDLE bh;            /* from ClientAttachProvider */
-    HANDLE bh_p;          /* from ProviderAttachClient */
-    atomic_int depth;     /* callbacks of this binding running (R23) */
-    atomic_int owner;     /* tid running the outermost one, 0 if none */
-    atomic_int offer_returned;
-    atomic_int prov_accepted;
-    atomic_int attached;
-    atomic_int n_pattach;
-    atomic_int n_detach[2], n_cleanup[2], n_cleanups;
-    atomic_int pending[2], done[2], det_returned[2];
-    atomic_int det_tid[2], comp_tid[2], cleanup_tid[2];
-    void *user;
-    mt_rec *next_all;
-    mt_rec *next_of_c;
-};
-
-/* Percentage of callbacks (client attach, either detach) that deregister
- * their own registration from inside the callback (R22).  0 by default. */
-static atomic_int mt_nested_dereg_pct;
-static atomic_long mt_nested_deregs; /* how many happened inside callbacks */
-static inline int mt_try_deregister(mt_mod *m);
-
-static const int mt_client_dispatch = 1;
-static const int mt_provider_dispatch = 2;
-
-static _Atomic(mt_mod *) mt_all_mods;
-static _Atomic(mt_rec *) mt_all_recs;
-static atomic_int mt_next_mod_id = 1;
-static atomic_long mt_total_offers, mt_total_bindings, mt_total_cleanups;
-static atomic_int mt_r8_recheck = 1; /* re-call NmrClientAttachProvider after success sometimes */
-
-static inline void mt_npi_of(int idx, NPIID *out)
+atomic_int mt_nested_dereg_pct;
+atomic_long mt_nested_deregs; /* how many happened inside callbacks */
+const int mt_client_dispatch = 1;
+const int mt_provider_dispatch = 2;
+_Atomic(mt_mod *) mt_all_mods;
+_Atomic(mt_rec *) mt_all_recs;
+atomic_int mt_next_mod_id = 1;
+atomic_long mt_total_offers, mt_total_bindings, mt_total_cleanups;
+atomic_int mt_r8_recheck = 1; /* re-call NmrClientAttachProvider after success sometimes */
+void mt_npi_of(int idx, NPIID *out)
 {
     memset(out, 0, sizeof *out);
     out->Data1 = 0x6d740000u + (uint32_t)idx;
@@ -450,8 +190,8 @@ static inline void mt_npi_of(int idx, NPIID *out)
     out->Data4[7] = (uint8_t)idx;
 }
 
-static inline mt_mod *mt_mod_from_inst(PNPI_REGISTRATION_INSTANCE inst,
-                                       int side)
+mt_mod *mt_mod_from_inst(PNPI_REGISTRATION_INSTANCE inst,
+                         int side)
 {
     size_t off = side == MT_CLIENT
                      ? offsetof(mt_mod, cch.ClientRegistrationInstance)
@@ -463,8 +203,7 @@ static inline mt_mod *mt_mod_from_inst(PNPI_REGISTRATION_INSTANCE inst,
     return m;
 }
 
-/* Callback entry and exit for the module the callback belongs to. */
-static inline void mt_mod_enter(mt_mod *m)
+void mt_mod_enter(mt_mod *m)
 {
     MT_CHECK(m != NULL && m->magic == MT_MOD_MAGIC, "callback got a bad context");
     MT_CHECK(mt_in_nmr > 0,
@@ -473,16 +212,15 @@ static inline void mt_mod_enter(mt_mod *m)
     MT_CHECK(!atomic_load(&m->unloaded),
              "R18: callback into a module after its wait returned");
 }
-static inline void mt_mod_exit(mt_mod *m)
+
+void mt_mod_exit(mt_mod *m)
 {
     MT_CHECK(!atomic_load(&m->unloaded),
              "R18: callback still running when the module's wait returned");
     atomic_fetch_sub(&m->active, 1);
 }
 
-/* R23: callbacks of one binding never overlap on two threads.  Only the
- * provider's attach may nest, on the same thread, inside the client's. */
-static inline void mt_rec_enter(mt_rec *r, int nested)
+void mt_rec_enter(mt_rec *r, int nested)
 {
     MT_CHECK(r != NULL && r->magic == MT_REC_MAGIC, "callback got a bad binding context");
     int prev = atomic_fetch_add(&r->depth, 1);
@@ -495,14 +233,15 @@ static inline void mt_rec_enter(mt_rec *r, int nested)
                  "R8/R23: ProviderAttachClient not nested in the client's offer on its thread");
     }
 }
-static inline void mt_rec_exit(mt_rec *r, int nested)
+
+void mt_rec_exit(mt_rec *r, int nested)
 {
     if (!nested)
         atomic_store(&r->owner, 0);
     atomic_fetch_sub(&r->depth, 1);
 }
 
-static inline void mt_push_rec(mt_rec *r)
+void mt_push_rec(mt_rec *r)
 {
     mt_rec *head = atomic_load(&mt_all_recs);
     do {
@@ -510,21 +249,13 @@ static inline void mt_push_rec(mt_rec *r)
     } while (!atomic_compare_exchange_weak(&mt_all_recs, &head, r));
 }
 
-static inline void mt_push_mod(mt_mod *m)
+void mt_push_mod(mt_mod *m)
 {
     mt_mod *head = atomic_load(&mt_all_mods);
     do {
         m->next_all = head;
     } while (!atomic_compare_exchange_weak(&mt_all_mods, &head, m));
 }
-
-/* ---- completion queue and completer threads ------------------------------ */
-
-typedef struct mt_job {
-    mt_rec *r;
-    int side;
-    struct mt_job *next;
-} mt_job;
 
 static struct {
     pthread_mutex_t mu;
@@ -537,13 +268,12 @@ static struct {
 } mt_cq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
             0, 0, 0, {0}, 0 };
 
-static inline void mt_mark_pending(mt_rec *r, int side)
+void mt_mark_pending(mt_rec *r, int side)
 {
     atomic_store(&r->pending[side], 1);
 }
 
-/* Complete a pending half (R14): from any thread, exactly once. */
-static inline void mt_complete(mt_rec *r, int side)
+void mt_complete(mt_rec *r, int side)
 {
     MT_CHECK(atomic_load(&r->pending[side]) == 1, "harness: completing a half that is not pending");
     atomic_store(&r->comp_tid[side], mt_tid());
@@ -555,7 +285,7 @@ static inline void mt_complete(mt_rec *r, int side)
         mt_ProviderDetachComplete(r->bh_p);
 }
 
-static inline void mt_cq_push(mt_rec *r, int side)
+void mt_cq_push(mt_rec *r, int side)
 {
     mt_job *j = malloc(sizeof *j);
     MT_CHECK(j != NULL, "out of memory in the test");
@@ -572,7 +302,7 @@ static inline void mt_cq_push(mt_rec *r, int side)
     pthread_mutex_unlock(&mt_cq.mu);
 }
 
-static void *mt_completer_main(void *arg)
+void *mt_completer_main(void *arg)
 {
     (void)arg;
     for (;;) {
@@ -595,7 +325,7 @@ static void *mt_completer_main(void *arg)
     return NULL;
 }
 
-static inline void mt_cq_start(int n, long max_delay_us)
+void mt_cq_start(int n, long max_delay_us)
 {
     mt_cq.stop = 0;
     mt_cq.n = n;
@@ -605,7 +335,7 @@ static inline void mt_cq_start(int n, long max_delay_us)
     atomic_store(&mt_cq.running, 1);
 }
 
-static inline void mt_cq_stop(void)
+void mt_cq_stop(void)
 {
     pthread_mutex_lock(&mt_cq.mu);
     mt_cq.stop = 1;
@@ -617,9 +347,7 @@ static inline void mt_cq_stop(void)
     atomic_store(&mt_cq.running, 0);
 }
 
-/* ---- the six callbacks ---------------------------------------------------- */
-
-static inline void mt_note_offer(mt_mod *c, mt_mod *p)
+void mt_note_offer(mt_mod *c, mt_mod *p)
 {
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < c->n_offered; i++)
@@ -634,8 +362,8 @@ static inline void mt_note_offer(mt_mod *c, mt_mod *p)
     pthread_mutex_unlock(&c->mu);
 }
 
-static NTSTATUS mt_ClientAttachProvider_cb(HANDLE bh, PVOID ctx,
-                                           PNPI_REGISTRATION_INSTANCE pinst)
+NTSTATUS mt_ClientAttachProvider_cb(HANDLE bh, PVOID ctx,
+                                    PNPI_REGISTRATION_INSTANCE pinst)
 {
     mt_mod *c = ctx;
     mt_mod_enter(c);
@@ -725,10 +453,10 @@ static NTSTATUS mt_ClientAttachProvider_cb(HANDLE bh, PVOID ctx,
     return ret;
 }
 
-static NTSTATUS mt_ProviderAttachClient_cb(HANDLE bh, PVOID ctx,
-                                           PNPI_REGISTRATION_INSTANCE cinst,
-                                           PVOID cbc, const void *cd,
-                                           PVOID *pbc, const void **pd)
+NTSTATUS mt_ProviderAttachClient_cb(HANDLE bh, PVOID ctx,
+                                    PNPI_REGISTRATION_INSTANCE cinst,
+                                    PVOID cbc, const void *cd,
+                                    PVOID *pbc, const void **pd)
 {
     mt_mod *p = ctx;
     mt_mod_enter(p);
@@ -761,7 +489,7 @@ static NTSTATUS mt_ProviderAttachClient_cb(HANDLE bh, PVOID ctx,
     return ret;
 }
 
-static inline int mt_pick_det_mode(int mode)
+int mt_pick_det_mode(int mode)
 {
     if (mode != MT_DET_RANDOM)
         return mode;
@@ -771,7 +499,7 @@ static inline int mt_pick_det_mode(int mode)
     return x < 60 ? MT_DET_SUCCESS : MT_DET_INSIDE;
 }
 
-static NTSTATUS mt_detach_common(mt_rec *r, int side)
+NTSTATUS mt_detach_common(mt_rec *r, int side)
 {
     MT_CHECK(r != NULL && r->magic == MT_REC_MAGIC, "detach got a bad binding context");
     mt_mod *m = side == MT_CLIENT ? r->c : r->p;
@@ -824,24 +552,24 @@ static NTSTATUS mt_detach_common(mt_rec *r, int side)
     return ret;
 }
 
-static NTSTATUS mt_ClientDetachProvider_cb(PVOID cbc)
+NTSTATUS mt_ClientDetachProvider_cb(PVOID cbc)
 {
     return mt_detach_common(cbc, MT_CLIENT);
 }
-static NTSTATUS mt_ProviderDetachClient_cb(PVOID pbc)
+
+NTSTATUS mt_ProviderDetachClient_cb(PVOID pbc)
 {
     return mt_detach_common(pbc, MT_PROVIDER);
 }
 
-/* Is tid one of the threads that could have completed half `side`? */
-static inline int mt_half_thread(mt_rec *r, int side, int tid)
+int mt_half_thread(mt_rec *r, int side, int tid)
 {
     if (atomic_load(&r->det_tid[side]) == tid)
         return 1;
     return atomic_load(&r->pending[side]) && atomic_load(&r->comp_tid[side]) == tid;
 }
 
-static void mt_cleanup_common(mt_rec *r, int side)
+void mt_cleanup_common(mt_rec *r, int side)
 {
     MT_CHECK(r != NULL && r->magic == MT_REC_MAGIC, "cleanup got a bad binding context");
     mt_mod *m = side == MT_CLIENT ? r->c : r->p;
@@ -879,13 +607,12 @@ static void mt_cleanup_common(mt_rec *r, int side)
     mt_mod_exit(m);
 }
 
-static void mt_ClientCleanup_cb(PVOID cbc) { mt_cleanup_common(cbc, MT_CLIENT); }
-static void mt_ProviderCleanup_cb(PVOID pbc) { mt_cleanup_common(pbc, MT_PROVIDER); }
+void mt_ClientCleanup_cb(PVOID cbc){ mt_cleanup_common(cbc, MT_CLIENT); }
 
-/* ---- module life ---------------------------------------------------------- */
+void mt_ProviderCleanup_cb(PVOID pbc){ mt_cleanup_common(pbc, MT_PROVIDER); }
 
-static inline mt_mod *mt_mod_new(int side, int npi_idx, int att_mode,
-                                 int det_mode)
+mt_mod *mt_mod_new(int side, int npi_idx, int att_mode,
+                   int det_mode)
 {
     mt_mod *m = calloc(1, sizeof *m);
     CHECK(m != NULL);
@@ -925,7 +652,7 @@ static inline mt_mod *mt_mod_new(int side, int npi_idx, int att_mode,
     return m;
 }
 
-static inline void mt_register(mt_mod *m)
+void mt_register(mt_mod *m)
 {
     atomic_store(&m->reg_tid, mt_tid());
     atomic_store(&m->seq_reg_start, mt_seq());
@@ -938,7 +665,7 @@ static inline void mt_register(mt_mod *m)
     atomic_store(&m->registered, 1);
 }
 
-static inline void mt_deregister(mt_mod *m)
+void mt_deregister(mt_mod *m)
 {
     atomic_store(&m->seq_dereg_start, mt_seq());
     NTSTATUS st = m->side == MT_CLIENT ? mt_DeregisterClient(m->h)
@@ -948,8 +675,7 @@ static inline void mt_deregister(mt_mod *m)
     atomic_store(&m->deregistered, 1);
 }
 
-/* Deregister unless someone (a callback, R22) already did. */
-static inline int mt_try_deregister(mt_mod *m)
+int mt_try_deregister(mt_mod *m)
 {
     if (atomic_exchange(&m->dereg_claimed, 1))
         return 0;
@@ -959,9 +685,7 @@ static inline int mt_try_deregister(mt_mod *m)
     return 1;
 }
 
-/* Wait, then "unload" the module: from here on any callback into it fails
- * the test (R18). */
-static inline void mt_wait(mt_mod *m)
+void mt_wait(mt_mod *m)
 {
     /* A callback on another thread may have claimed the deregistration and
      * still be inside NmrDeregister*: wait for it to return first (R19). */
@@ -977,11 +701,7 @@ static inline void mt_wait(mt_mod *m)
     atomic_store(&m->waited, 1);
 }
 
-/* ---- verification --------------------------------------------------------- */
-
-/* Every binding record, once every registration involved has been waited
- * for: each detach exactly once, cleanups exactly once (R10, R13, R16, R18). */
-static inline void mt_verify_recs(void)
+void mt_verify_recs(void)
 {
     for (mt_rec *r = atomic_load(&mt_all_recs); r; r = r->next_all) {
         MT_CHECK(atomic_load(&r->offer_returned), "R18: an offer never returned");
@@ -1005,23 +725,13 @@ static inline void mt_verify_recs(void)
     }
 }
 
-/* R5/R6/R12 by logical time: a pair whose registrations were both complete
- * before either started deregistering was offered exactly once; a pair where
- * one registered only after the other's deregistration returned was never
- * offered.  A sweep over the intervals [end of register, start of
- * deregister) of each NPI finds the overlapping pairs. */
-typedef struct {
-    mt_mod *m;
-    long start, end;
-} mt_ival_;
-
-static int mt_ival_cmp_(const void *a, const void *b)
+int mt_ival_cmp_(const void *a, const void *b)
 {
     long x = ((const mt_ival_ *)a)->start, y = ((const mt_ival_ *)b)->start;
     return x < y ? -1 : x > y;
 }
 
-static inline int mt_offered_count_(mt_mod *c, int pid)
+int mt_offered_count_(mt_mod *c, int pid)
 {
     int k = 0;
     for (int q = 0; q < c->n_offered; q++)
@@ -1029,7 +739,7 @@ static inline int mt_offered_count_(mt_mod *c, int pid)
     return k;
 }
 
-static inline void mt_verify_pairs(void)
+void mt_verify_pairs(void)
 {
     int max_id = atomic_load(&mt_next_mod_id);
     mt_mod **by_id = calloc((size_t)max_id + 1, sizeof *by_id);
@@ -1100,9 +810,7 @@ static inline void mt_verify_pairs(void)
     free(by_id);
 }
 
-/* Free everything the case created.  Only when every registration has been
- * waited for. */
-static inline void mt_reset(void)
+void mt_reset(void)
 {
     mt_rec *r = atomic_exchange(&mt_all_recs, NULL);
     while (r) {
@@ -1124,29 +832,9 @@ static inline void mt_reset(void)
     }
 }
 
-/* ---- teams: worker threads that start every iteration on a barrier -------- */
-
-typedef struct mt_team mt_team;
-typedef void mt_role_fn(mt_team *t, int worker);
-
-struct mt_team {
-    int n;
-    pthread_barrier_t start, end;
-    atomic_int stop;
-    mt_role_fn *role;
-    void *arg;
-    pthread_t th[16];
-    int w[16];
-};
-
-typedef struct {
-    mt_team *t;
-    int w;
-} mt_team_arg_;
-
 static mt_team_arg_ mt_team_args_[16];
 
-static void *mt_team_main_(void *a)
+void *mt_team_main_(void *a)
 {
     mt_team_arg_ *ta = a;
     mt_team *t = ta->t;
@@ -1160,7 +848,7 @@ static void *mt_team_main_(void *a)
     return NULL;
 }
 
-static inline void mt_team_start(mt_team *t, int n, mt_role_fn *role, void *arg)
+void mt_team_start(mt_team *t, int n, mt_role_fn *role, void *arg)
 {
     CHECK(n > 0 && n <= 16);
     t->n = n;
@@ -1176,14 +864,13 @@ static inline void mt_team_start(mt_team *t, int n, mt_role_fn *role, void *arg)
     }
 }
 
-/* Run one iteration: release the workers, then wait until all are done. */
-static inline void mt_team_iter(mt_team *t)
+void mt_team_iter(mt_team *t)
 {
     pthread_barrier_wait(&t->start);
     pthread_barrier_wait(&t->end);
 }
 
-static inline void mt_team_stop(mt_team *t)
+void mt_team_stop(mt_team *t)
 {
     atomic_store(&t->stop, 1);
     pthread_barrier_wait(&t->start);
@@ -1193,23 +880,14 @@ static inline void mt_team_stop(mt_team *t)
     pthread_barrier_destroy(&t->end);
 }
 
-/* A spinning barrier: the threads leave it within a few nanoseconds of each
- * other (a pthread barrier wakes sleepers one by one, microseconds apart,
- * which is longer than a whole registration).  Falls back to yielding when
- * there are more spinning threads than cores. */
-typedef struct mt_sbar {
-    atomic_int count, gen;
-    int n;
-} mt_sbar;
-
-static inline void mt_sbar_init(mt_sbar *b, int n)
+void mt_sbar_init(mt_sbar *b, int n)
 {
     atomic_store(&b->count, 0);
     atomic_store(&b->gen, 0);
     b->n = n;
 }
 
-static inline void mt_sbar_wait(mt_sbar *b)
+void mt_sbar_wait(mt_sbar *b)
 {
     int g = atomic_load(&b->gen);
     if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
@@ -1223,9 +901,7 @@ static inline void mt_sbar_wait(mt_sbar *b)
             sched_yield();
 }
 
-/* ---- program start -------------------------------------------------------- */
-
-static void *mt_watchdog_main(void *arg)
+void *mt_watchdog_main(void *arg)
 {
     long secs = (long)(intptr_t)arg;
     double end = mt_now() + (double)secs;
@@ -1238,7 +914,7 @@ static void *mt_watchdog_main(void *arg)
     _Exit(2);
 }
 
-static inline void mt_init(const char *prog)
+void mt_init(const char *prog)
 {
     mt_seed = (unsigned long long)mt_env_long("NMR_TEST_SEED", 0);
     if (mt_seed == 0)
@@ -1254,4 +930,3 @@ static inline void mt_init(const char *prog)
     pthread_detach(wd);
 }
 
-#endif
