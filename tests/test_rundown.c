@@ -12,7 +12,7 @@
  *     once drain/wait started, wait, completed, reinitialize.
  *  3. nmr_rundown_drain: callback exactly once, inline or from the last
  *     release; second drain; NULL arguments; the callback may free.
- *  4. misuse reports (nmr/diag.h) and fault injection (src/alloc.h).
+ *  4. misuse reports (nmr/diag.h) and fault injection (src/base/alloc.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"

@@ -166,7 +166,7 @@ typedef struct nmr_rundown_slot {
 /* Per-thread state, in the thread's own TLS (no pointer to chase on the
  * fast path): its slot number + 1 (0 until assigned), and the object it is
  * releasing right now (its hazard; other threads read it through the
- * thread registry in src/rundown.c). */
+ * thread registry in src/rundown/rundown.c). */
 typedef struct nmr_rundown_tls {
     uint32_t slot1;
     const void *hazard;
@@ -244,7 +244,7 @@ static inline BOOLEAN ExAcquireRundownProtectionCacheAwareEx(
         return nmr_rundown_ca_acquire_slow(ref, count);
     uintptr_t *c = &ref->slots[i].count;
     /* Only this thread writes its slot: a plain add.  The drainer's
-     * process-wide barrier publishes it (see src/rundown.c). */
+     * process-wide barrier publishes it (see src/rundown/rundown.c). */
     __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + count,
                      __ATOMIC_RELAXED);
     nmr_rundown_reader_fence();

@@ -30,8 +30,9 @@ fi
 echo "== building $OUT/fuzz_ops"
 "$CC" -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -fno-omit-frame-pointer -Wall -Wextra -Werror \
-    -I"$ROOT/include" -I"$ROOT/src" \
-    "$ROOT"/src/*.c "$HERE/fuzz_ops.c" -lpthread -o "$OUT/fuzz_ops" || exit 1
+    -I"$ROOT/include" -I"$ROOT/src" -I"$ROOT/src/base" -I"$ROOT/src/core" \
+    -I"$ROOT/src/observe" -I"$ROOT/src/rundown" \
+    "$ROOT"/src/*/*.c "$HERE/fuzz_ops.c" -lpthread -ldl -o "$OUT/fuzz_ops" || exit 1
 
 # The fuzzer adds its findings to a scratch copy, never to the seeds.
 rm -rf "$OUT/corpus" "$OUT/artifacts"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * binding.pml - a checked model of libnmr's binding state machine
- * (docs/design.md "The binding state machine", src/binding.c,
- * src/registration.c).  Run it with tests/model/run.sh; README.md next to
+ * (docs/design.md "The binding state machine", src/core/binding.c,
+ * src/core/registration.c).  Run it with tests/model/run.sh; README.md next to
  * this file maps every state and transition to the code, and argues why
  * each reduction below keeps every behaviour that matters.
  *

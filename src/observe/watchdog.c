@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * watchdog.c - what a stuck wait reports, and when it starts to (watchdog.h).
+ * watchdog.c - what a stuck wait reports (watchdog.h).  When it reports is
+ * the core's business (core/report.c, the wait in core/registration.c).
  *
  * A report names, for each binding the waiting registration still has:
  * the binding handle, both ends (role, module ID, registration handle),
@@ -11,51 +12,15 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
 
-#include "watchdog.h"
+#include "observe/watchdog.h"
 
-#include "clock.h"
-#include "misuse.h"
-#include "snapshot.h"
+#include "base/clock.h"
+#include "base/misuse.h"
+#include "observe/snapshot.h"
 
 #include <nmr/introspect.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define DEFAULT_WARN_MS 10000u
-
-/* -1: not read from the environment yet. */
-static _Atomic long long warn_ms = -1;
-
-static long long warn_from_env(void)
-{
-    const char *env = getenv("NMR_WAIT_WARN_MS");
-    if (env == NULL || *env == '\0')
-        return DEFAULT_WARN_MS;
-    char *end;
-    unsigned long long v = strtoull(env, &end, 10);
-    if (*end != '\0' || env[0] == '-' || v > 0xFFFFFFFFull)
-        return DEFAULT_WARN_MS; /* not a number of ms: keep the default */
-    return (long long)v;
-}
-
-uint64_t nmr_watchdog_warn_ms(void)
-{
-    long long v = atomic_load_explicit(&warn_ms, memory_order_relaxed);
-    if (v < 0) {
-        long long expected = -1;
-        atomic_compare_exchange_strong(&warn_ms, &expected, warn_from_env());
-        v = atomic_load_explicit(&warn_ms, memory_order_relaxed);
-    }
-    return (uint64_t)v;
-}
-
-ULONG nmr_wait_set_warn_ms(ULONG ms)
-{
-    uint64_t old = nmr_watchdog_warn_ms();
-    atomic_store_explicit(&warn_ms, (long long)ms, memory_order_relaxed);
-    return (ULONG)old;
-}
 
 static void describe_end(FILE *f, const nmr_reg *r)
 {
@@ -141,11 +106,6 @@ char *nmr_watchdog_report_locked(const nmr_reg *r, uint64_t waited_ms)
     return text;
 }
 
-void nmr_watchdog_emit(char *report)
-{
-    nmr_report(NMR_DIAG_WAIT_STUCK,
-               report != NULL ? report
-                              : "a wait for a deregistration is held up (no memory "
-                                "to say by which bindings)");
-    free(report);
-}
+/* The core's wait asks for this report through nmr_stuck_report
+ * (core/report.h). */
+nmr_stuck_report_fn *const nmr_stuck_report = nmr_watchdog_report_locked;

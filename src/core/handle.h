@@ -61,6 +61,11 @@ void nmr_handle_retire(struct nmr_object *obj);
 /* nmr_handle_retire() and nmr_handle_put() in one atomic step. */
 void nmr_handle_retire_put(struct nmr_object *obj);
 
+/* How many handle-table slots are in use (live or still referenced).  0
+ * once everything has been deregistered and waited for (tests, with the
+ * integrity check of core/invariants.h). */
+unsigned long nmr_handles_in_use(void);
+
 /* Slots the table holds now, in use or free (for tests). */
 unsigned long nmr_handle_capacity(void);
 

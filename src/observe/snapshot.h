@@ -7,7 +7,7 @@
 #ifndef NMR_SRC_SNAPSHOT_H
 #define NMR_SRC_SNAPSHOT_H
 
-#include "core.h"
+#include "core/core.h"
 
 #include <nmr/introspect.h>
 

@@ -26,12 +26,12 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
 
-#include "registrar.h"
+#include "core/registrar.h"
+#include "core/report.h"
 
-#include "alloc.h"
-#include "misuse.h"
+#include "base/alloc.h"
+#include "base/misuse.h"
 
-#include <nmr/introspect.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -122,36 +122,6 @@ nmr_registrar *nmr_registrar_default(void)
     return (nmr_registrar *)(uintptr_t)KEY_TAG;
 }
 
-/* What a busy registrar still holds, through the diagnostic channel. */
-static void report_busy(nmr_registrar *registrar, uint64_t count)
-{
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    if (f != NULL) {
-        fprintf(f, "nmr_registrar_destroy: registrar %p still has %llu "
-                   "registration(s) or call(s) in progress; it stays usable. "
-                   "What is left:\n",
-                (void *)registrar, (unsigned long long)count);
-        nmr_snapshot *snap = NULL;
-        if (nmr_snapshot_take(registrar, &snap) == STATUS_SUCCESS) {
-            nmr_snapshot_write(snap, NMR_DUMP_TEXT, f);
-            nmr_snapshot_free(snap);
-        } else {
-            fputs("(no snapshot: out of memory)\n", f);
-        }
-        if (fclose(f) != 0) {
-            free(text);
-            text = NULL;
-        }
-    }
-    nmr_report(NMR_DIAG_REGISTRAR_BUSY,
-               text != NULL ? text
-                            : "nmr_registrar_destroy: registrar still has "
-                              "registrations (no memory to list them)");
-    free(text);
-}
-
 NTSTATUS nmr_registrar_destroy(nmr_registrar *registrar)
 {
     uint64_t k = (uint64_t)(uintptr_t)registrar;
@@ -164,7 +134,7 @@ NTSTATUS nmr_registrar_destroy(nmr_registrar *registrar)
         if (!(w & LIVE) || (w >> GEN_SHIFT) != (k >> GEN_SHIFT))
             return STATUS_INVALID_PARAMETER;
         if ((w & COUNT_MASK) != 0) {
-            report_busy(registrar, w & COUNT_MASK);
+            nmr_busy_report(registrar, w & COUNT_MASK);
             return STATUS_DEVICE_BUSY;
         }
         /* At the last generation the slot stays not live with it: no key

@@ -26,13 +26,13 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
 
-#include "core.h"
+#include "core/core.h"
 
-#include "alloc.h"
-#include "callstack.h"
-#include "clock.h"
-#include "misuse.h"
-#include "trace.h"
+#include "base/alloc.h"
+#include "core/callstack.h"
+#include "base/clock.h"
+#include "base/misuse.h"
+#include "core/trace.h"
 
 #include <assert.h>
 

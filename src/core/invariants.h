@@ -10,14 +10,12 @@
 #ifndef NMR_SRC_INVARIANTS_H
 #define NMR_SRC_INVARIANTS_H
 
+#include "core/handle.h" /* nmr_handles_in_use, which tests use with it */
+
 #include <stddef.h>
 
 /* Check every NPI, registration and binding.  Returns 0 if all is
  * consistent, else -1 with a description of the first problem in why. */
 int nmr_check_invariants(char *why, size_t why_size);
-
-/* How many handle-table slots are in use (live or still referenced).  0
- * once everything has been deregistered and waited for. */
-unsigned long nmr_handles_in_use(void);
 
 #endif

@@ -26,14 +26,14 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
 
-#include "core.h"
+#include "core/core.h"
 
-#include "alloc.h"
-#include "callstack.h"
-#include "clock.h"
-#include "registrar.h"
-#include "trace.h"
-#include "watchdog.h"
+#include "base/alloc.h"
+#include "core/callstack.h"
+#include "base/clock.h"
+#include "core/registrar.h"
+#include "core/trace.h"
+#include "core/report.h"
 
 #include <assert.h>
 #include <stddef.h>
@@ -281,7 +281,7 @@ static int wait_drained_locked(nmr_reg *r, uint64_t deadline_ns)
         if (deadline_ns > 0 && now >= deadline_ns)
             return -1;
         if (warn_at > 0 && now >= warn_at) {
-            char *report = nmr_watchdog_report_locked(r, (now - start) / 1000000u);
+            char *report = nmr_stuck_report(r, (now - start) / 1000000u);
             nmr_npi_unlock(npi);
             nmr_watchdog_emit(report);
             nmr_npi_lock(npi);

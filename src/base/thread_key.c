@@ -5,7 +5,7 @@
  */
 #define _GNU_SOURCE /* dladdr, RTLD_NOLOAD, RTLD_NODELETE */
 
-#include "thread_key.h"
+#include "base/thread_key.h"
 
 #include <dlfcn.h>
 #include <stddef.h>

@@ -17,8 +17,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <nmr/guard.h>
 
-#include "alloc.h"
-#include "misuse.h"
+#include "base/alloc.h"
+#include "base/misuse.h"
 
 #include <errno.h>
 #include <pthread.h>

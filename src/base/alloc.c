@@ -19,8 +19,8 @@
  * and by readers), callable from anywhere.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "alloc.h"
-#include "thread_key.h"
+#include "base/alloc.h"
+#include "base/thread_key.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -17,9 +17,9 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
 
-#include "npi_index.h"
+#include "core/npi_index.h"
 
-#include "alloc.h"
+#include "base/alloc.h"
 
 #include <sched.h>
 #include <stdatomic.h>

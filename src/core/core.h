@@ -30,11 +30,11 @@
 #include <stdlib.h>
 #endif
 
-#include "handle.h"
-#include "list.h"
-#include "npi_index.h"
+#include "core/handle.h"
+#include "base/list.h"
+#include "core/npi_index.h"
 
-#include "side.h"
+#include "base/side.h"
 
 /*
  * The three state machines.  Each is a tiny enum machine whose list of

@@ -17,33 +17,9 @@
 #ifndef NMR_SRC_TRACE_H
 #define NMR_SRC_TRACE_H
 
-#include "core.h"
+#include "core/core.h"
 
-#include <nmr/trace.h>
-#include <stdatomic.h>
-
-/* Non-zero while anyone listens: a trace hook is installed, or (builds
- * with <sys/sdt.h>) a tracer is attached to any libnmr probe, because
- * every probe's USDT semaphore is this one variable (trace.c). */
-extern volatile unsigned short nmr_trace_listeners;
-
-#ifdef NMR_NO_TRACE /* the baseline build of the tracing benchmark */
-#define NMR_TRACING() 0
-#else
-#if defined(__SANITIZE_THREAD__)
-/* for ThreadSanitizer the load is atomic, as it is on x86-64 anyway */
-#define NMR_TRACING() \
-    __builtin_expect(__atomic_load_n(&nmr_trace_listeners, __ATOMIC_RELAXED) != 0, 0)
-#else
-#define NMR_TRACING() __builtin_expect(nmr_trace_listeners != 0, 0)
-#endif
-#endif
-
-#if defined(__GNUC__)
-#define NMR_COLD __attribute__((cold, noinline))
-#else
-#define NMR_COLD
-#endif
+#include "base/event.h"
 
 /* What the REGISTER event tells, copied while the registration is surely
  * alive (under its NPI lock): the event is delivered after the lock is
@@ -62,7 +38,4 @@ NMR_COLD void nmr_trace_registration(nmr_event_type type, const nmr_reg *r, NTST
 /* The binding events; side -1 when none. */
 NMR_COLD void nmr_trace_binding(nmr_event_type type, const nmr_binding *b, int side,
                        NTSTATUS status);
-/* MISUSE, with its message. */
-NMR_COLD void nmr_trace_misuse(int kind, const char *message);
-
 #endif

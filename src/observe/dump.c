@@ -21,17 +21,18 @@
  * The JSON layout is docs/snapshot.schema.json; bump SCHEMA_VERSION and
  * the schema together.
  */
-#include "dump.h"
+#include "observe/dump.h"
 
 #include <nmr/introspect.h>
 
-#include "alloc.h"
-#include "side.h"
+#include "base/alloc.h"
+#include "base/side.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SCHEMA_VERSION 1
@@ -212,29 +213,19 @@ static void count_snapshot(const nmr_snapshot *s, counts *c)
 
 /* Registration indices ordered by NPI GUID, then by index: each NPI's
  * registrations form one run, and the NPIs come in a stable order however
- * the snapshot listed them.  A heapsort, because qsort() has no context
- * argument and two threads may dump at once. */
-static int npi_before(const nmr_snapshot *s, size_t i, size_t j)
-{
-    int d = guid_compare(&s->registrations[i].npi_id, &s->registrations[j].npi_id);
-    return d < 0 || (d == 0 && i < j);
-}
+ * the snapshot listed them.  qsort() over an index array; its comparison
+ * finds the snapshot through a thread-local pointer, since qsort() takes
+ * no context and two threads may dump at once. */
+static _Thread_local const nmr_snapshot *sorting;
 
-static void sift_down(const nmr_snapshot *s, size_t *a, size_t root, size_t n)
+static int by_npi(const void *pa, const void *pb)
 {
-    for (;;) {
-        size_t child = 2 * root + 1;
-        if (child >= n)
-            return;
-        if (child + 1 < n && npi_before(s, a[child], a[child + 1]))
-            child++;
-        if (!npi_before(s, a[root], a[child]))
-            return;
-        size_t t = a[root];
-        a[root] = a[child];
-        a[child] = t;
-        root = child;
-    }
+    size_t i = *(const size_t *)pa, j = *(const size_t *)pb;
+    int d = guid_compare(&sorting->registrations[i].npi_id,
+                         &sorting->registrations[j].npi_id);
+    if (d != 0)
+        return d;
+    return i < j ? -1 : i > j;
 }
 
 /* NULL when out of memory; *npis receives the number of distinct NPIs. */
@@ -247,14 +238,9 @@ static size_t *order_by_npi(const nmr_snapshot *s, size_t *npis)
         return NULL;
     for (size_t i = 0; i < n; i++)
         order[i] = i;
-    for (size_t i = n / 2; i-- > 0;)
-        sift_down(s, order, i, n);
-    for (size_t end = n; end-- > 1;) {
-        size_t t = order[0];
-        order[0] = order[end];
-        order[end] = t;
-        sift_down(s, order, 0, end);
-    }
+    sorting = s;
+    qsort(order, n, sizeof(*order), by_npi);
+    sorting = NULL;
     for (size_t i = 0; i < n; i++)
         if (i == 0 || !guid_equal(&s->registrations[order[i - 1]].npi_id,
                                   &s->registrations[order[i]].npi_id))

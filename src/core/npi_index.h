@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "list.h"
+#include "base/list.h"
 
 typedef struct nmr_npi {
     struct nmr_npi *hash_next; /* stripe chain; stripe lock */

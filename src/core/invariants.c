@@ -13,9 +13,9 @@
  *   - a CREATED binding has two ACTIVE registrations (a deregistration
  *     cancels the offers it has not made).
  */
-#include "invariants.h"
+#include "core/invariants.h"
 
-#include "core.h"
+#include "core/core.h"
 
 #include <stdarg.h>
 #include <stdio.h>

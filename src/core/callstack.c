@@ -4,9 +4,9 @@
  * Only the owning thread touches its list, so no synchronisation is needed.
  * Context: never blocks, no locks, callable anywhere.
  */
-#include "callstack.h"
+#include "core/callstack.h"
 
-#include "core.h"
+#include "core/core.h"
 
 #include <assert.h>
 #include <stddef.h>

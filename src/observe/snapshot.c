@@ -14,11 +14,11 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
 
-#include "snapshot.h"
+#include "observe/snapshot.h"
 
-#include "alloc.h"
-#include "clock.h"
-#include "registrar.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "core/registrar.h"
 
 #include <stddef.h>
 #include <stdlib.h> /* qsort, bsearch */

@@ -14,7 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 
-#include "hook.h"
+#include "base/hook.h"
 
 #include <assert.h>
 #include <sched.h>
@@ -157,20 +157,18 @@ nmr_hook_any_fn *nmr_hook_set(nmr_hook_cell *c, nmr_hook_any_fn *fn, void *ctx,
     nmr_hook_any_fn *old_fn = old != NULL ? old->fn : NULL;
     if (old_ctx != NULL)
         *old_ctx = old != NULL ? old->ctx : NULL;
-    {
-        atomic_store(&c->current, rec);
-        if (c->listeners != NULL) {
-            /* The kernel updates the same counter as tracers come and go:
-             * add and subtract, never store. */
-            if (old == NULL && rec != NULL)
-                __atomic_fetch_add(c->listeners, 1, __ATOMIC_RELAXED);
-            else if (old != NULL && rec == NULL)
-                __atomic_fetch_sub(c->listeners, 1, __ATOMIC_RELAXED);
-        }
-        if (old != NULL) {
-            old->retired_next = c->retired;
-            c->retired = old;
-        }
+    atomic_store(&c->current, rec);
+    if (c->listeners != NULL) {
+        /* The kernel updates the same counter as tracers come and go:
+         * add and subtract, never store. */
+        if (old == NULL && rec != NULL)
+            __atomic_fetch_add(c->listeners, 1, __ATOMIC_RELAXED);
+        else if (old != NULL && rec == NULL)
+            __atomic_fetch_sub(c->listeners, 1, __ATOMIC_RELAXED);
+    }
+    if (old != NULL) {
+        old->retired_next = c->retired;
+        c->retired = old;
     }
     cell_unlock(c);
     if (nmr_hook_me.depth == 0)

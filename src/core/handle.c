@@ -24,11 +24,10 @@
  * again in between (ABA).  A slot whose generation is about to wrap is
  * retired for good instead of being reused.
  */
-#include "handle.h"
+#include "core/handle.h"
 
-#include "alloc.h"
-#include "invariants.h"
-#include "thread_key.h"
+#include "base/alloc.h"
+#include "base/thread_key.h"
 
 #include <assert.h>
 #include <pthread.h>

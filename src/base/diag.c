@@ -13,10 +13,10 @@
  * the hook runs, so a hook may call back into libnmr, even to change the
  * hook, and replacing the hook waits until the old one runs nowhere.
  */
-#include "misuse.h"
+#include "base/misuse.h"
 
-#include "hook.h"
-#include "trace.h"
+#include "base/hook.h"
+#include "base/event.h"
 
 #include <netioddk.h> /* NMR_STATUS_MAP */
 

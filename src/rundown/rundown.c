@@ -45,9 +45,9 @@
 #define _GNU_SOURCE
 #include <nmr/rundown.h>
 
-#include "alloc.h"
-#include "misuse.h"
-#include "thread_key.h"
+#include "base/alloc.h"
+#include "base/misuse.h"
+#include "base/thread_key.h"
 
 #include <pthread.h>
 #include <sched.h>
