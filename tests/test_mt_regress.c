@@ -96,11 +96,6 @@ static void flag_reset(flag *f)
     pthread_mutex_unlock(&f->m);
 }
 
-static NTSTATUS detach_ok(PVOID ctx)
-{
-    (void)ctx;
-    return STATUS_SUCCESS;
-}
 
 /* ---- register_event (R3, R7, R27) -------------------------------------- */
 
@@ -134,18 +129,6 @@ static void reg_hook(void *ctx, const nmr_event *e)
                      e->module_id->Guid.Data1 == 0xabcdef01u;
 }
 
-static NTSTATUS prov_attach_never(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri,
-                                  PVOID cctx, const VOID *cd, PVOID *pctx,
-                                  const VOID **pd)
-{
-    (void)b; (void)ctx; (void)ri; (void)cctx; (void)cd; (void)pctx; (void)pd;
-    return STATUS_NOINTERFACE;
-}
-static NTSTATUS client_attach_never(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri)
-{
-    (void)b; (void)ctx; (void)ri;
-    return STATUS_NOINTERFACE;
-}
 
 static void *rc_freer(void *arg)
 {
@@ -171,8 +154,8 @@ static void t_register_event_lifetime(void)
     g_rc->npi = npi_n(1);
     g_rc->mod = (NPI_MODULEID){sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
     g_rc->mod.Guid.Data1 = 0xabcdef01u;
-    test_callbacks cb = {client_attach_never, detach_ok, NULL, prov_attach_never,
-                         detach_ok, NULL};
+    test_callbacks cb = {test_client_decline, test_detach_success, NULL, test_provider_decline,
+                         test_detach_success, NULL};
     test_chars_init(&g_rc->cc, &g_rc->pc, &g_rc->npi, &g_rc->mod, &g_rc->mod, &cb);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, rc_freer, NULL) == 0);
@@ -230,15 +213,6 @@ static NTSTATUS ord_client_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANC
     pthread_mutex_unlock(&g_ord_lock);
     return NmrClientAttachProvider(b, ctx, NULL, &pctx, &pd);
 }
-static NTSTATUS ord_prov_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri,
-                                PVOID cctx, const VOID *cd, PVOID *pctx,
-                                const VOID **pd)
-{
-    (void)b; (void)ri; (void)cctx; (void)cd;
-    *pctx = ctx;
-    *pd = NULL;
-    return STATUS_SUCCESS;
-}
 static NTSTATUS ord_detach_pending(PVOID ctx)
 {
     (void)ctx;
@@ -280,7 +254,7 @@ static void order_setup(NPI_CLIENT_CHARACTERISTICS *cc, NPI_PROVIDER_CHARACTERIS
                         NPIID *npi, const NPI_MODULEID *mod)
 {
     *npi = npi_n(2);
-    test_callbacks cb = {ord_client_attach, ord_detach_pending, NULL, ord_prov_attach,
+    test_callbacks cb = {ord_client_attach, ord_detach_pending, NULL, test_provider_accept,
                          ord_prov_detach, NULL};
     test_chars_init(cc, pc, npi, mod, mod, &cb);
 }
@@ -418,22 +392,28 @@ static void slow_diag_hook(void *ctx, nmr_misuse_kind kind, const char *msg)
     check_ctx(ctx);
 }
 
+/* One registration, deregistered and waited for: four events. */
+static void make_one_event(uint32_t npi_number)
+{
+    static const NPI_MODULEID mod = {sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
+    NPIID npi = npi_n(npi_number);
+    NPI_CLIENT_CHARACTERISTICS cc;
+    NPI_PROVIDER_CHARACTERISTICS pc;
+    test_callbacks cb = {test_client_decline, test_detach_success, NULL, test_provider_decline,
+                         test_detach_success, NULL};
+    test_chars_init(&cc, &pc, &npi, &mod, &mod, &cb);
+    HANDLE c;
+    CHECK_STATUS(NmrRegisterClient(&cc, NULL, &c), STATUS_SUCCESS);
+    CHECK_STATUS(NmrDeregisterClient(c), STATUS_PENDING);
+    CHECK_STATUS(NmrWaitForClientDeregisterComplete(c), STATUS_SUCCESS);
+}
+
 /* Makes events (trace) and misuse reports (diag) until told to stop. */
 static void *event_maker(void *arg)
 {
     (void)arg;
-    static const NPI_MODULEID mod = {sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
-    NPIID npi = npi_n(3);
-    NPI_CLIENT_CHARACTERISTICS cc;
-    NPI_PROVIDER_CHARACTERISTICS pc;
-    test_callbacks cb = {client_attach_never, detach_ok, NULL, prov_attach_never,
-                         detach_ok, NULL};
-    test_chars_init(&cc, &pc, &npi, &mod, &mod, &cb);
     while (!atomic_load(&g_stop)) {
-        HANDLE c;
-        CHECK_STATUS(NmrRegisterClient(&cc, NULL, &c), STATUS_SUCCESS);
-        CHECK_STATUS(NmrDeregisterClient(c), STATUS_PENDING);
-        CHECK_STATUS(NmrWaitForClientDeregisterComplete(c), STATUS_SUCCESS);
+        make_one_event(3);
         NmrClientDetachProviderComplete(NULL); /* one misuse report (R26, R30) */
     }
     return NULL;
@@ -515,17 +495,7 @@ static void t_hook_removal_from_inside(void)
 {
     hook_ctx *h = new_ctx();
     CHECK(nmr_trace_set_hook(self_removing_trace_hook, h, NULL) == NULL);
-    static const NPI_MODULEID mod = {sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
-    NPIID npi = npi_n(4);
-    NPI_CLIENT_CHARACTERISTICS cc;
-    NPI_PROVIDER_CHARACTERISTICS pc;
-    test_callbacks cb = {client_attach_never, detach_ok, NULL, prov_attach_never,
-                         detach_ok, NULL};
-    test_chars_init(&cc, &pc, &npi, &mod, &mod, &cb);
-    HANDLE c;
-    CHECK_STATUS(NmrRegisterClient(&cc, NULL, &c), STATUS_SUCCESS); /* event */
-    CHECK_STATUS(NmrDeregisterClient(c), STATUS_PENDING);
-    CHECK_STATUS(NmrWaitForClientDeregisterComplete(c), STATUS_SUCCESS);
+    make_one_event(4); /* events */
     CHECK_EQ(atomic_load(&g_self_removals), 1);
     CHECK_STATUS(g_inside_trace_sync, STATUS_POSSIBLE_DEADLOCK); /* R30 */
     CHECK_STATUS(g_inside_diag_sync, STATUS_POSSIBLE_DEADLOCK);
@@ -564,32 +534,17 @@ static void swap_hook_c(void *ctx, const nmr_event *e)
     atomic_fetch_add(&g_swap_calls[2], 1);
 }
 
-static void make_one_event(void)
-{
-    static const NPI_MODULEID mod = {sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
-    NPIID npi = npi_n(5);
-    NPI_CLIENT_CHARACTERISTICS cc;
-    NPI_PROVIDER_CHARACTERISTICS pc;
-    test_callbacks cb = {client_attach_never, detach_ok, NULL, prov_attach_never,
-                         detach_ok, NULL};
-    test_chars_init(&cc, &pc, &npi, &mod, &mod, &cb);
-    HANDLE c;
-    CHECK_STATUS(NmrRegisterClient(&cc, NULL, &c), STATUS_SUCCESS);
-    CHECK_STATUS(NmrDeregisterClient(c), STATUS_PENDING);
-    CHECK_STATUS(NmrWaitForClientDeregisterComplete(c), STATUS_SUCCESS);
-}
-
 static void t_hook_swaps_inside_hooks(void)
 {
     CHECK(nmr_trace_set_hook(swap_hook_a, NULL, NULL) == NULL);
-    make_one_event(); /* register, deregister, wait start, wait end */
+    make_one_event(5); /* register, deregister, wait start, wait end */
     CHECK_EQ(atomic_load(&g_swap_calls[0]), 1); /* replaced at its first call */
     CHECK(atomic_load(&g_swap_calls[1]) >= 3);   /* the rest of that cycle */
     CHECK_EQ(atomic_load(&g_swap_calls[2]), 0);
     /* From outside: one record is current, the others wait for a grace
      * period; the change makes it and reuses a pooled record. */
     CHECK(nmr_trace_set_hook(swap_hook_c, NULL, NULL) == swap_hook_b);
-    make_one_event();
+    make_one_event(5);
     CHECK(atomic_load(&g_swap_calls[2]) >= 4);
     CHECK(nmr_trace_set_hook(swap_hook_b, NULL, NULL) == swap_hook_c);
     CHECK(nmr_trace_set_hook(NULL, NULL, NULL) == swap_hook_b);

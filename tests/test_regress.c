@@ -37,25 +37,6 @@ static NPIID npi_n(uint32_t n)
 
 /* ---- values: registrar values and handles are disjoint (R26) ---------- */
 
-static NTSTATUS decline_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri)
-{
-    (void)b; (void)ctx; (void)ri;
-    return STATUS_NOINTERFACE;
-}
-static NTSTATUS accept_provider(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri,
-                                PVOID cctx, const VOID *cd, PVOID *pctx,
-                                const VOID **pd)
-{
-    (void)b; (void)ri; (void)cctx; (void)cd;
-    *pctx = ctx;
-    *pd = NULL;
-    return STATUS_SUCCESS;
-}
-static NTSTATUS detach_ok(PVOID ctx)
-{
-    (void)ctx;
-    return STATUS_SUCCESS;
-}
 
 #define NPROV 128
 
@@ -69,7 +50,7 @@ static void t_values_disjoint(void)
     static NPI_PROVIDER_CHARACTERISTICS pc[NPROV];
     static NPIID npi[NPROV];
     static HANDLE prov[NPROV];
-    test_callbacks cb = {decline_attach, detach_ok, NULL, accept_provider, detach_ok,
+    test_callbacks cb = {test_client_decline, test_detach_success, NULL, test_provider_accept, test_detach_success,
                          NULL};
     for (int i = 0; i < NPROV; i++) {
         npi[i] = npi_n(0x100u + (uint32_t)i);
@@ -137,7 +118,7 @@ static void t_registrar_generation_wrap(void)
     NPIID npi = npi_n(1);
     NPI_CLIENT_CHARACTERISTICS cc;
     NPI_PROVIDER_CHARACTERISTICS pc;
-    test_callbacks cb = {decline_attach, detach_ok, NULL, accept_provider, detach_ok,
+    test_callbacks cb = {test_client_decline, test_detach_success, NULL, test_provider_accept, test_detach_success,
                          NULL};
     test_chars_init(&cc, &pc, &npi, &MOD, &MOD, &cb);
     HANDLE h = NULL;
@@ -155,13 +136,6 @@ static HANDLE c[2], p, u, q;
 static NTSTATUS g_inner_wait, g_inner_wait_plain, g_unrelated_wait;
 static int g_detaches[2], g_cleanups;
 
-static NTSTATUS client_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri)
-{
-    (void)ri;
-    PVOID pctx;
-    const VOID *pd;
-    return NmrClientAttachProvider(b, ctx, NULL, &pctx, &pd);
-}
 
 static NTSTATUS client_detach(PVOID ctx)
 {
@@ -194,8 +168,8 @@ static void t_r20_queued_detach(void)
     NPIID npi = npi_n(2), other = npi_n(3);
     NPI_CLIENT_CHARACTERISTICS cc, ccu;
     NPI_PROVIDER_CHARACTERISTICS pc, pcq;
-    test_callbacks cb = {client_attach, client_detach, client_cleanup,
-                         accept_provider, detach_ok, NULL};
+    test_callbacks cb = {test_client_attach, client_detach, client_cleanup,
+                         test_provider_accept, test_detach_success, NULL};
     test_chars_init(&cc, &pc, &npi, &MOD, &MOD, &cb);
     test_chars_init(&ccu, &pcq, &other, &MOD, &MOD, &cb);
     CHECK_STATUS(NmrRegisterProvider(&pc, NULL, &p), STATUS_SUCCESS);

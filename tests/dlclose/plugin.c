@@ -13,29 +13,8 @@
 
 int plugin_use(void);
 
-static NTSTATUS client_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri)
-{
-    (void)ri;
-    PVOID pctx;
-    const VOID *pd;
-    return NmrClientAttachProvider(b, ctx, NULL, &pctx, &pd);
-}
 
-static NTSTATUS provider_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri,
-                                PVOID cctx, const VOID *cd, PVOID *pctx,
-                                const VOID **pd)
-{
-    (void)b; (void)ri; (void)cctx; (void)cd;
-    *pctx = ctx;
-    *pd = NULL;
-    return STATUS_SUCCESS;
-}
 
-static NTSTATUS detach(PVOID ctx)
-{
-    (void)ctx;
-    return STATUS_SUCCESS;
-}
 
 __attribute__((visibility("default"))) int plugin_use(void)
 {
@@ -43,7 +22,7 @@ __attribute__((visibility("default"))) int plugin_use(void)
     static const NPI_MODULEID mod = {sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
     NPI_CLIENT_CHARACTERISTICS cc;
     NPI_PROVIDER_CHARACTERISTICS pc;
-    test_callbacks cb = {client_attach, detach, NULL, provider_attach, detach, NULL};
+    test_callbacks cb = {test_client_attach, test_detach_success, NULL, test_provider_accept, test_detach_success, NULL};
     test_chars_init(&cc, &pc, &npi, &mod, &mod, &cb);
     HANDLE c, p;
     int ok = NmrRegisterProvider(&pc, NULL, &p) == STATUS_SUCCESS &&

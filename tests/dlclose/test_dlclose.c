@@ -33,22 +33,6 @@ static pthread_mutex_t g_m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_step; /* 1: worker used libnmr; 2: main closed the image */
 
-static NTSTATUS never_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri,
-                             PVOID cctx, const VOID *cd, PVOID *pctx, const VOID **pd)
-{
-    (void)b; (void)ctx; (void)ri; (void)cctx; (void)cd; (void)pctx; (void)pd;
-    return STATUS_NOINTERFACE;
-}
-static NTSTATUS never_client(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri)
-{
-    (void)b; (void)ctx; (void)ri;
-    return STATUS_NOINTERFACE;
-}
-static NTSTATUS detach(PVOID ctx)
-{
-    (void)ctx;
-    return STATUS_SUCCESS;
-}
 
 static int use_lib(void)
 {
@@ -56,7 +40,7 @@ static int use_lib(void)
     static const NPI_MODULEID mod = {sizeof(NPI_MODULEID), MIT_GUID, {{0}}};
     NPI_CLIENT_CHARACTERISTICS cc;
     NPI_PROVIDER_CHARACTERISTICS pc;
-    test_callbacks cb = {never_client, detach, NULL, never_attach, detach, NULL};
+    test_callbacks cb = {test_client_decline, test_detach_success, NULL, test_provider_decline, test_detach_success, NULL};
     test_chars_init(&cc, &pc, &npi, &mod, &mod, &cb);
     reg_fn *reg;
     handle_fn *dereg, *wait;

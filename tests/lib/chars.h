@@ -44,4 +44,43 @@ static inline void test_chars_init(NPI_CLIENT_CHARACTERISTICS *cc,
     pc->ProviderRegistrationInstance.ModuleId = pmod;
 }
 
+/* The plainest callbacks, for tests that need a module and no behaviour:
+ * a client that declines every offer, one that attaches to every provider
+ * (its context as binding context, no dispatch table), a provider that
+ * declines, one that accepts (the same), and a detach with nothing in
+ * flight. */
+static inline NTSTATUS test_client_decline(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri)
+{
+    (void)b; (void)ctx; (void)ri;
+    return STATUS_NOINTERFACE;
+}
+static inline NTSTATUS test_client_attach(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri)
+{
+    PVOID pctx;
+    const VOID *pd;
+    (void)ri;
+    return NmrClientAttachProvider(b, ctx, NULL, &pctx, &pd);
+}
+static inline NTSTATUS test_provider_decline(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri,
+                                             PVOID cctx, const VOID *cd, PVOID *pctx,
+                                             const VOID **pd)
+{
+    (void)b; (void)ctx; (void)ri; (void)cctx; (void)cd; (void)pctx; (void)pd;
+    return STATUS_NOINTERFACE;
+}
+static inline NTSTATUS test_provider_accept(HANDLE b, PVOID ctx, PNPI_REGISTRATION_INSTANCE ri,
+                                            PVOID cctx, const VOID *cd, PVOID *pctx,
+                                            const VOID **pd)
+{
+    (void)b; (void)ri; (void)cctx; (void)cd;
+    *pctx = ctx;
+    *pd = NULL;
+    return STATUS_SUCCESS;
+}
+static inline NTSTATUS test_detach_success(PVOID ctx)
+{
+    (void)ctx;
+    return STATUS_SUCCESS;
+}
+
 #endif
