@@ -33,7 +33,6 @@ static int fail(cmd_call *c, const char *format, ...) OUT_PRINTF(2, 3);
 static int fail(cmd_call *c, const char *format, ...)
 {
     va_list ap;
-
     va_start(ap, format);
     vsnprintf(c->why, sizeof c->why, format, ap);
     va_end(ap);
@@ -44,11 +43,9 @@ static int fail(cmd_call *c, const char *format, ...)
 static int number(cmd_call *c, const char *what, const char *text, unsigned long max,
                   unsigned long *out)
 {
-    char *end;
-    unsigned long v;
-
     errno = 0;
-    v = strtoul(text, &end, 10);
+    char *end;
+    unsigned long v = strtoul(text, &end, 10);
     if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 || v > max)
         return fail(c, "%s must be a number from 0 to %lu, not '%s'", what, max, text);
     *out = v;
@@ -64,11 +61,10 @@ static int sleep_until(const session *s, uint64_t deadline)
     uint64_t next = host_now_ns() + period;
 
     for (;;) {
-        uint64_t now = host_now_ns(), until;
-
+        uint64_t now = host_now_ns();
         if (now >= deadline)
             break;
-        until = out_progress_enabled() && next < deadline ? next : deadline;
+        uint64_t until = out_progress_enabled() && next < deadline ? next : deadline;
         if (until > now && intr_sleep_until(until, s->intr_mark))
             return -1;
         if (out_progress_enabled() && host_now_ns() >= next) {
@@ -82,10 +78,9 @@ static int sleep_until(const session *s, uint64_t deadline)
 /* ---- the commands ------------------------------------------------------- */
 static int cmd_load(cmd_call *c, int argc, char **argv, const char *rest)
 {
-    host_module *m;
     uint64_t t0 = host_now_ns();
-
     (void)rest;
+    host_module *m;
     if (host_load(argv[1], argc - 2, argv + 2, &m, c->why, sizeof c->why) != 0)
         return -1;
     if (!c->s->quiet)
@@ -97,17 +92,15 @@ static int cmd_load(cmd_call *c, int argc, char **argv, const char *rest)
 static int cmd_unload(cmd_call *c, int argc, char **argv, const char *rest)
 {
     host_module *m = host_find(argv[1]);
-    host_unload_times t;
-
     (void)argc;
     (void)rest;
     if (m == NULL) {
         host_module *old = host_find_any(argv[1]);
-
         if (old != NULL)
             return fail(c, "'%s' is not loaded (it was unloaded before)", argv[1]);
         return fail(c, "no module named '%s' is loaded (list shows them)", argv[1]);
     }
+    host_unload_times t;
     if (host_unload(m, &t, c->why, sizeof c->why) != 0)
         return -1;
     if (!c->s->quiet)
@@ -140,9 +133,8 @@ static int cmd_graph(cmd_call *c, int argc, char **argv, const char *rest)
 
 static int cmd_show(cmd_call *c, int argc, char **argv, const char *rest)
 {
-    nmr_dump_format format;
-
     (void)rest;
+    nmr_dump_format format;
     if (strcmp(argv[1], "json") == 0)
         format = NMR_DUMP_JSON;
     else if (strcmp(argv[1], "text") == 0)
@@ -154,13 +146,10 @@ static int cmd_show(cmd_call *c, int argc, char **argv, const char *rest)
 
 static int cmd_stats(cmd_call *c, int argc, char **argv, const char *rest)
 {
-    char buf[HOST_STATS_LEN];
-    host_module *m;
-    int any = 0;
-
     (void)rest;
+    char buf[HOST_STATS_LEN];
     if (argc == 2) {
-        m = host_find_any(argv[1]);
+        host_module *m = host_find_any(argv[1]);
         if (m == NULL)
             return fail(c, "no module named '%s'", argv[1]);
         if (host_stats(m, buf, sizeof buf) != 0)
@@ -168,7 +157,8 @@ static int cmd_stats(cmd_call *c, int argc, char **argv, const char *rest)
         out_line("%s: %s", m->name, buf);
         return 0;
     }
-    for (m = host_modules(); m != NULL; m = m->next) {
+    int any = 0;
+    for (host_module *m = host_modules(); m != NULL; m = m->next) {
         if (host_stats(m, buf, sizeof buf) == 0) {
             out_line("%s: %s", m->name, buf);
             any = 1;
@@ -181,14 +171,12 @@ static int cmd_stats(cmd_call *c, int argc, char **argv, const char *rest)
 
 static int cmd_sleep(cmd_call *c, int argc, char **argv, const char *rest)
 {
+    (void)argc; (void)rest;
     unsigned long ms = 0;
     uint64_t start = host_now_ns();
-    int rc;
-
-    (void)argc; (void)rest;
     if (number(c, "MS", argv[1], 86400000ul, &ms) != 0)
         return -1;
-    rc = sleep_until(c->s, start + (uint64_t)ms * 1000000u);
+    int rc = sleep_until(c->s, start + (uint64_t)ms * 1000000u);
     out_progress_end();
     if (rc != 0)
         return fail(c, "interrupted (Ctrl-C) after %.0f of %lu ms",
@@ -198,18 +186,15 @@ static int cmd_sleep(cmd_call *c, int argc, char **argv, const char *rest)
 
 static int cmd_wait_bound(cmd_call *c, int argc, char **argv, const char *rest)
 {
-    unsigned long count = 0, timeout = 0;
-    uint64_t deadline, next_progress;
-    long seen;
-
     (void)argc; (void)rest;
+    unsigned long count = 0, timeout = 0;
     if (number(c, "COUNT", argv[2], 1000000ul, &count) != 0 ||
         number(c, "TIMEOUT", argv[3], 86400000ul, &timeout) != 0)
         return -1;
-    deadline = host_now_ns() + (uint64_t)timeout * 1000000u;
-    next_progress = host_now_ns() + (uint64_t)c->s->progress_ms * 1000000u;
+    uint64_t deadline = host_now_ns() + (uint64_t)timeout * 1000000u;
+    uint64_t next_progress = host_now_ns() + (uint64_t)c->s->progress_ms * 1000000u;
     for (;;) {
-        seen = view_count_bound(argv[1]);
+        long seen = view_count_bound(argv[1]);
         if (seen < 0)
             return fail(c, "no snapshot (out of memory)");
         if ((unsigned long)seen == count)
@@ -266,11 +251,10 @@ static int cmd_help(cmd_call *c, int argc, char **argv, const char *rest)
 
 static int is_number(const char *s)
 {
-    char *end;
-
     if (*s == '\0')
         return 0;
     errno = 0;
+    char *end;
     (void)strtod(s, &end);
     return *end == '\0' && errno == 0;
 }
@@ -278,18 +262,16 @@ static int is_number(const char *s)
 static int cmd_check(cmd_call *c, int argc, char **argv, const char *rest)
 {
     host_module *m = host_find_any(argv[1]);
-    char stats[HOST_STATS_LEN], value[128];
-    const char *op = argv[3], *want = argv[4];
-    int cmp, ok, ordering;
-
     (void)argc; (void)rest;
     if (m == NULL)
         return fail(c, "no module named '%s' was loaded", argv[1]);
+    char stats[HOST_STATS_LEN], value[128];
     if (host_stats(m, stats, sizeof stats) != 0)
         return fail(c, "%s has no stats", m->name);
     if (host_stats_field(stats, argv[2], value, sizeof value) != 0)
         return fail(c, "%s reports no field '%s' (it reports: %s)", m->name, argv[2], stats);
-    ordering = strcmp(op, "<") == 0 || strcmp(op, "<=") == 0 || strcmp(op, ">") == 0 ||
+    const char *op = argv[3], *want = argv[4];
+    int ordering = strcmp(op, "<") == 0 || strcmp(op, "<=") == 0 || strcmp(op, ">") == 0 ||
                strcmp(op, ">=") == 0;
     if (!ordering && strcmp(op, "==") != 0 && strcmp(op, "!=") != 0)
         return fail(c, "unknown comparison '%s' (==, !=, <, <=, >, >=)", op);
@@ -298,14 +280,15 @@ static int cmd_check(cmd_call *c, int argc, char **argv, const char *rest)
     if (ordering && !is_number(value))
         return fail(c, "%s %s is '%s', not a number (%s compares numbers)", m->name, argv[2],
                     value, op);
+    int cmp;
     if (is_number(value) && is_number(want)) {
         double a = strtod(value, NULL), b = strtod(want, NULL);
-
         cmp = a < b ? -1 : a > b;
     } else {
         cmp = strcmp(value, want);
         cmp = cmp < 0 ? -1 : cmp > 0;
     }
+    int ok;
     if (strcmp(op, "==") == 0)
         ok = cmp == 0;
     else if (strcmp(op, "!=") == 0)
@@ -330,9 +313,8 @@ static int cmd_check(cmd_call *c, int argc, char **argv, const char *rest)
 static int cmd_expect_state(cmd_call *c, int argc, char **argv, const char *rest)
 {
     host_module *m = host_find_any(argv[1]);
-    const char *state;
-
     (void)argc; (void)rest;
+    const char *state;
     if (m == NULL)
         state = "never-loaded";
     else
@@ -351,16 +333,14 @@ static int cmd_expect_state(cmd_call *c, int argc, char **argv, const char *rest
 
 static int cmd_expect_fail(cmd_call *c, int argc, char **argv, const char *rest)
 {
-    const char *inner_rest = rest;
-    int rc;
-
     if (strcmp(argv[1], "expect-fail") == 0)
         return fail(c, "expect-fail of expect-fail");
     /* rest without the inner command's name */
+    const char *inner_rest = rest;
     inner_rest += strspn(inner_rest, " \t");
     inner_rest += strcspn(inner_rest, " \t");
     inner_rest += strspn(inner_rest, " \t");
-    rc = commands_run(c, argc - 1, argv + 1, inner_rest);
+    int rc = commands_run(c, argc - 1, argv + 1, inner_rest);
     if (rc == 0)
         return fail(c, "'%s' was expected to fail, and succeeded", argv[1]);
     out_line("nmrhost: %s: %s: %s (failure expected)", c->where, argv[1], c->why);
@@ -408,10 +388,8 @@ static const command commands[] = {
 
 int commands_help(const char *name)
 {
-    size_t i;
     int found = 0;
-
-    for (i = 0; i < NCOMMANDS; i++) {
+    for (size_t i = 0; i < NCOMMANDS; i++) {
         if (name != NULL && strcmp(name, commands[i].name) != 0)
             continue;
         out_line("  %-34s %s", commands[i].usage, commands[i].help);
@@ -432,11 +410,8 @@ int commands_help(const char *name)
 
 int commands_run(cmd_call *c, int argc, char **argv, const char *rest)
 {
-    size_t i;
-
-    for (i = 0; i < NCOMMANDS; i++) {
+    for (size_t i = 0; i < NCOMMANDS; i++) {
         const command *cmd = &commands[i];
-
         if (strcmp(argv[0], cmd->name) != 0)
             continue;
         if (argc - 1 < cmd->min_args || (cmd->max_args >= 0 && argc - 1 > cmd->max_args))
@@ -452,11 +427,10 @@ int commands_run(cmd_call *c, int argc, char **argv, const char *rest)
 static void unload_at_end(session *s, host_module *m)
 {
     cmd_call c;
-    char *argv[2];
-
     memset(&c, 0, sizeof c);
     c.s = s;
     snprintf(c.where, sizeof c.where, "end of session");
+    char *argv[2];
     argv[0] = "unload";
     argv[1] = m->name;
     if (commands_run(&c, 2, argv, m->name) != 0) {
@@ -471,28 +445,26 @@ static void unload_at_end(session *s, host_module *m)
  * for; a second one stops waiting for that module (it stays mapped). */
 void commands_unload_all(session *s)
 {
-    host_module *m, **todo;
-    size_t n = 0, i;
-
-    for (m = host_modules(); m != NULL; m = m->next)
+    size_t n = 0;
+    for (host_module *m = host_modules(); m != NULL; m = m->next)
         n++;
-    todo = calloc(n + 1, sizeof *todo);
+    host_module **todo = calloc(n + 1, sizeof *todo);
     if (todo == NULL)
         return;
     n = 0;
-    for (m = host_modules(); m != NULL; m = m->next)
+    for (host_module *m = host_modules(); m != NULL; m = m->next)
         if (m->state == HOST_LOADED || host_unload_running(m))
             todo[n++] = m;
     host_set_intr_policy(HOST_INTR_REPORT);
     if (n != 0 && s->interrupted)
         out_line("nmrhost: interrupted: unloading every module, newest first (Ctrl-C: say "
                  "what an unload waits for)");
-    for (i = n; i-- > 0;)
+    for (size_t i = n; i-- > 0;)
         if (todo[i]->state == HOST_LOADED || host_unload_running(todo[i]))
             unload_at_end(s, todo[i]);
     free(todo);
     host_set_intr_policy(HOST_INTR_STOP);
-    for (m = host_modules(); m != NULL; m = m->next)
+    for (host_module *m = host_modules(); m != NULL; m = m->next)
         if (m->state == HOST_RESIDENT)
             out_line("nmrhost: %s stays mapped until exit: %s", m->name, m->why);
 }

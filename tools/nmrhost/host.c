@@ -59,7 +59,6 @@ typedef struct module_private {
 uint64_t host_now_ns(void)
 {
     struct timespec ts;
-
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
@@ -67,9 +66,8 @@ uint64_t host_now_ns(void)
 /* ---- diagnostics from libnmr -------------------------------------------- */
 static void diag_hook(void *context, nmr_misuse_kind kind, const char *message)
 {
-    char who[HOST_NAME_LEN];
-
     (void)context;
+    char who[HOST_NAME_LEN];
     pthread_mutex_lock(&unloading_lock);
     snprintf(who, sizeof who, "%s", unloading_name);
     pthread_mutex_unlock(&unloading_lock);
@@ -110,9 +108,7 @@ host_module *host_history(void) { return history_head; }
 
 host_module *host_find(const char *name)
 {
-    host_module *m;
-
-    for (m = loaded_head; m != NULL; m = m->next)
+    for (host_module *m = loaded_head; m != NULL; m = m->next)
         if (strcmp(m->name, name) == 0)
             return m;
     return NULL;
@@ -121,7 +117,6 @@ host_module *host_find(const char *name)
 host_module *host_find_any(const char *name)
 {
     host_module *m = host_find(name);
-
     for (m = m != NULL ? m : history_head; m != NULL && strcmp(m->name, name) != 0; m = m->next)
         ;
     return m;
@@ -138,9 +133,7 @@ void host_get_counters(host_counters *out)
 
 static void unlink_loaded(host_module *m)
 {
-    host_module **pp;
-
-    for (pp = &loaded_head; *pp != NULL; pp = &(*pp)->next) {
+    for (host_module **pp = &loaded_head; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == m) {
             *pp = m->next;
             m->next = NULL;
@@ -152,7 +145,6 @@ static void unlink_loaded(host_module *m)
 static void append_loaded(host_module *m)
 {
     host_module **pp = &loaded_head;
-
     while (*pp != NULL)
         pp = &(*pp)->next;
     m->next = NULL;
@@ -163,12 +155,9 @@ static void append_loaded(host_module *m)
  * the same name is dropped. */
 static void to_history(host_module *m)
 {
-    host_module **pp;
-
-    for (pp = &history_head; *pp != NULL; pp = &(*pp)->next) {
+    for (host_module **pp = &history_head; *pp != NULL; pp = &(*pp)->next) {
         if (strcmp((*pp)->name, m->name) == 0) {
             host_module *old = *pp;
-
             *pp = old->next;
             free(old->path);
             free(old->real);
@@ -186,7 +175,6 @@ static void to_history(host_module *m)
 static const void *object_base(const void *p)
 {
     Dl_info info;
-
     if (p == NULL || dladdr(p, &info) == 0)
         return NULL;
     return info.dli_fbase;
@@ -197,21 +185,18 @@ static const void *object_base(const void *p)
 host_module *host_owner(const nmr_registration_info *reg)
 {
     const void *where[5];
-    const void *bases[5];
-    host_module *m;
-    size_t i;
-
     where[0] = reg->characteristics;
     where[1] = FN_ADDR(reg->attach);
     where[2] = FN_ADDR(reg->detach);
     where[3] = FN_ADDR(reg->cleanup);
     where[4] = reg->context;
-    for (i = 0; i < 5; i++)
+    const void *bases[5];
+    for (size_t i = 0; i < 5; i++)
         bases[i] = object_base(where[i]);
-    for (m = loaded_head; m != NULL; m = m->next) {
+    for (host_module *m = loaded_head; m != NULL; m = m->next) {
         if (m->dl == NULL)
             continue;
-        for (i = 0; i < 5; i++)
+        for (size_t i = 0; i < 5; i++)
             if (bases[i] != NULL && bases[i] == m->base)
                 return m;
     }
@@ -222,15 +207,13 @@ host_module *host_owner(const nmr_registration_info *reg)
 int host_is_mapped(const char *real)
 {
     FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return -1;
     char line[PATH_MAX + 256];
     size_t len = strlen(real);
     int found = 0;
-
-    if (f == NULL)
-        return -1;
     while (!found && fgets(line, sizeof line, f) != NULL) {
         char *path = strchr(line, '/');
-
         if (path == NULL || strncmp(path, real, len) != 0)
             continue;
         if (path[len] == '\n' || path[len] == '\0' || strncmp(path + len, " (deleted)", 10) == 0)
@@ -245,11 +228,10 @@ static void module_log(const nmr_module_host *h, const char *format, ...) OUT_PR
 
 static void module_log(const nmr_module_host *h, const char *format, ...)
 {
-    char buf[1024];
-    va_list ap;
-
     if (cfg.quiet_modules)
         return;
+    char buf[1024];
+    va_list ap;
     va_start(ap, format);
     vsnprintf(buf, sizeof buf, format, ap);
     va_end(ap);
@@ -260,7 +242,6 @@ static void module_log(const nmr_module_host *h, const char *format, ...)
 static int is_file(const char *p)
 {
     struct stat st;
-
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -268,9 +249,6 @@ static int is_file(const char *p)
  * module path.  Returns a malloc'd path, or NULL with why set. */
 static char *find_module(const char *spec, char *why, size_t whysize)
 {
-    char buf[PATH_MAX];
-    const char *dirs = cfg.module_path;
-
     if (strchr(spec, '/') != NULL) {
         if (!is_file(spec)) {
             snprintf(why, whysize, "cannot open '%s': %s", spec,
@@ -281,14 +259,14 @@ static char *find_module(const char *spec, char *why, size_t whysize)
     }
     /* the module path, then the current directory (as "./NAME": dlopen
      * of a name without a slash would search the library path instead) */
+    char buf[PATH_MAX];
+    const char *dirs = cfg.module_path;
     for (;;) {
         const char *end = dirs != NULL ? strchr(dirs, ':') : NULL;
         int dlen = dirs == NULL ? 1 : end != NULL ? (int)(end - dirs) : (int)strlen(dirs);
         static const char *const suffix[] = { "", ".so" };
-        size_t k;
-
         if (dlen > 0) {
-            for (k = 0; k < 2; k++) {
+            for (size_t k = 0; k < 2; k++) {
                 snprintf(buf, sizeof buf, "%.*s/%s%s", dlen, dirs != NULL ? dirs : ".", spec,
                          suffix[k]);
                 if (is_file(buf))
@@ -309,15 +287,14 @@ static char *find_module(const char *spec, char *why, size_t whysize)
     return NULL;
 }
 
-/* The module name: the file name without a leading "lib" or a ".so" end. */
+/* The module name: the file name without its directory and its ".so" end
+ * ("libfoo.so" is "libfoo"). */
 static void module_name(const char *path, char *name, size_t size)
 {
     const char *base = strrchr(path, '/');
-    size_t len;
-
     base = base != NULL ? base + 1 : path;
     snprintf(name, size, "%s", base);
-    len = strlen(name);
+    size_t len = strlen(name);
     if (len > 3 && strcmp(name + len - 3, ".so") == 0)
         name[len - 3] = '\0';
 }
@@ -333,17 +310,14 @@ static void free_module(host_module *m)
 /* dlclose and prove it: 0, or -1 with why. */
 static int close_and_check(host_module *m, char *why, size_t whysize)
 {
-    int mapped;
-
     if (dlclose(m->dl) != 0) {
         const char *e = dlerror();
-
         snprintf(why, whysize, "dlclose failed: %s", e != NULL ? e : "?");
         m->dl = NULL;
         return -1;
     }
     m->dl = NULL;
-    mapped = host_is_mapped(m->real);
+    int mapped = host_is_mapped(m->real);
     if (mapped == 1) {
         snprintf(why, whysize,
                  "%s is still mapped after dlclose (another reference to it, or an object "
@@ -360,18 +334,10 @@ static int close_and_check(host_module *m, char *why, size_t whysize)
 int host_load(const char *spec, int argc, char **argv, host_module **out, char *why,
               size_t whysize)
 {
-    host_module *m, *other;
-    module_private *priv;
-    char **margv;
-    void *sym;
-    Dl_info info;
-    NTSTATUS st;
-    int i;
-
     *out = NULL;
-    m = calloc(1, sizeof *m);
-    priv = calloc(1, sizeof *priv);
-    margv = calloc((size_t)argc + 2, sizeof *margv);
+    host_module *m = calloc(1, sizeof *m);
+    module_private *priv = calloc(1, sizeof *priv);
+    char **margv = calloc((size_t)argc + 2, sizeof *margv);
     if (m == NULL || priv == NULL || margv == NULL) {
         free(m);
         free(priv);
@@ -390,7 +356,7 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
         goto fail;
     }
     module_name(m->path, m->name, sizeof m->name);
-    for (other = loaded_head; other != NULL; other = other->next) {
+    for (host_module *other = loaded_head; other != NULL; other = other->next) {
         if (strcmp(other->name, m->name) == 0 || strcmp(other->real, m->real) == 0) {
             snprintf(why, whysize, "'%s' is already loaded%s (as %s, from %s); unload it first",
                      m->name, other->state == HOST_RESIDENT ? " and kept resident" : "",
@@ -407,10 +373,10 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
     m->dl = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
     if (m->dl == NULL) {
         const char *e = dlerror();
-
         snprintf(why, whysize, "cannot load '%s': %s", m->path, e != NULL ? e : "?");
         goto fail;
     }
+    void *sym;
     sym = dlsym(m->dl, NMR_MODULE_LOAD_SYMBOL);
     memcpy(&m->load, &sym, sizeof sym);
     sym = dlsym(m->dl, NMR_MODULE_UNLOAD_SYMBOL);
@@ -427,6 +393,7 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
         m->dl = NULL;
         goto fail;
     }
+    Dl_info info;
     if (dladdr(FN_ADDR(m->load), &info) == 0 || info.dli_fbase == NULL) {
         snprintf(why, whysize, "cannot locate the mapping of '%s'", m->path);
         dlclose(m->dl);
@@ -448,24 +415,24 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
     m->iface.log = module_log;
     m->state = HOST_LOADED;
     margv[0] = m->name;
-    for (i = 0; i < argc; i++)
+    for (int i = 0; i < argc; i++)
         margv[i + 1] = argv[i];
     append_loaded(m);              /* so that host_owner sees it */
+    NTSTATUS st;
     st = m->load(&m->iface, argc + 1, margv);
     free(margv);
     margv = NULL;
     if (st != STATUS_SUCCESS) {
-        residue r;
-        char summary[512];
         int n = snprintf(why, whysize, "%s: load entry returned %s (0x%08x)", m->name,
                          nmr_status_name(st), (unsigned)st);
-
         if (n < 0 || (size_t)n >= whysize)
             n = 0;
+        residue r;
         if (residue_take(m, &r) != 0) {
             snprintf(why + n, whysize - (size_t)n, "; cannot check what it left "
                      "(no snapshot): kept resident");
         } else if (r.n != 0) {
+            char summary[512];
             residue_summary(&r, summary, sizeof summary);
             out_line("nmrhost: %s's failed load left in the registrar:", m->name);
             residue_report(&r, "  ");
@@ -500,7 +467,6 @@ static void *unload_thread(void *arg)
 {
     unload_job *job = arg;
     NTSTATUS st = job->unload();
-
     pthread_mutex_lock(&job->lock);
     job->status = st;
     job->done = 1;
@@ -513,7 +479,6 @@ static void *unload_thread(void *arg)
 static void report_left(host_module *m)
 {
     residue r;
-
     if (residue_take(m, &r) != 0)
         return;
     if (r.n == 0) {
@@ -547,13 +512,10 @@ static int wait_job(host_module *m, unload_job *job, uint64_t start)
     uint64_t next_warn_ms = cfg.unload_warn_ms;
     unsigned mark = intr_count();
     int told = 0, result = WAIT_DONE;
-
     pthread_mutex_lock(&job->lock);
     while (!job->done) {
         uint64_t now = host_now_ns(), elapsed_ms = (now - start) / 1000000u;
         uint64_t wake = now + 50000000u;      /* look at Ctrl-C every 50 ms */
-        struct timespec ts;
-
         if (intr_since(mark)) {
             mark = intr_count();
             if (intr_policy == HOST_INTR_STOP || told) {
@@ -584,6 +546,7 @@ static int wait_job(host_module *m, unload_job *job, uint64_t start)
             wake = start + next_warn_ms * 1000000u;
         if (cfg.unload_timeout_ms != 0 && start + cfg.unload_timeout_ms * 1000000ull < wake)
             wake = start + cfg.unload_timeout_ms * 1000000ull;
+        struct timespec ts;
         ts.tv_sec = (time_t)(wake / 1000000000u);
         ts.tv_nsec = (long)(wake % 1000000000u);
         pthread_cond_timedwait(&job->cond, &job->lock, &ts);
@@ -595,10 +558,8 @@ static int wait_job(host_module *m, unload_job *job, uint64_t start)
 /* A returned unload job: join it, free it; its status. */
 static NTSTATUS reap_job(unload_job *job)
 {
-    NTSTATUS st;
-
     pthread_join(job->thread, NULL);
-    st = job->status;
+    NTSTATUS st = job->status;
     pthread_cond_destroy(&job->cond);
     pthread_mutex_destroy(&job->lock);
     free(job);
@@ -611,15 +572,13 @@ static int run_unload(host_module *m, NTSTATUS *st)
 {
     module_private *priv = m->iface.host_private;
     unload_job *job = calloc(1, sizeof *job);
-    pthread_condattr_t ca;
     uint64_t start = host_now_ns();
-    int r;
-
     if (job == NULL) {                 /* run it here, unwatched */
         *st = m->unload();
         priv->unload_returned = 1;
         return WAIT_DONE;
     }
+    pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&job->lock, NULL);
@@ -634,7 +593,7 @@ static int run_unload(host_module *m, NTSTATUS *st)
         priv->unload_returned = 1;
         return WAIT_DONE;
     }
-    r = wait_job(m, job, start);
+    int r = wait_job(m, job, start);
     if (r != WAIT_DONE) {
         priv->job = job;               /* the thread still uses it */
         return r;
@@ -647,7 +606,6 @@ static int run_unload(host_module *m, NTSTATUS *st)
 int host_unload_running(const host_module *m)
 {
     const module_private *priv = m->iface.host_private;
-
     return m->state == HOST_RESIDENT && !priv->unload_returned && priv->job != NULL;
 }
 
@@ -655,9 +613,8 @@ int host_unload_running(const host_module *m)
 static int finish_unload(host_module *m, uint64_t start, host_unload_times *t, char *why,
                          size_t whysize, const char *status_note)
 {
-    residue r;
     uint64_t t0 = host_now_ns();
-
+    residue r;
     if (residue_take(m, &r) != 0) {
         snprintf(why, whysize, "%s: cannot take a snapshot to check what it left: "
                  "kept resident%s", m->name, status_note);
@@ -668,7 +625,6 @@ static int finish_unload(host_module *m, uint64_t start, host_unload_times *t, c
     }
     if (r.n != 0) {
         char summary[512];
-
         residue_summary(&r, summary, sizeof summary);
         out_line("nmrhost: %s: unload returned but the module left in the registrar:", m->name);
         residue_report(&r, "  ");
@@ -704,20 +660,15 @@ static int finish_unload(host_module *m, uint64_t start, host_unload_times *t, c
 int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
 {
     module_private *priv = m->iface.host_private;
-    uint64_t start = host_now_ns(), t0;
-    NTSTATUS st;
-    char note[128] = "";
-    int rc;
-
+    uint64_t start = host_now_ns();
     if (t != NULL)
         memset(t, 0, sizeof *t);
+    char note[128] = "";
     if (m->state == HOST_RESIDENT) {
         if (!priv->unload_returned && priv->job != NULL) {
             /* a running unload that was given up on: wait for it again */
-            int r;
-
             set_unloading(m->name);
-            r = wait_job(m, priv->job, start);
+            int r = wait_job(m, priv->job, start);
             set_unloading(NULL);
             if (r != WAIT_DONE) {
                 snprintf(why, whysize, "%s: %s; its unload entry is still running: kept "
@@ -725,7 +676,7 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
                          : "it did not return in time either");
                 return -1;
             }
-            st = reap_job(priv->job);
+            NTSTATUS st = reap_job(priv->job);
             priv->job = NULL;
             priv->unload_returned = 1;
             if (m->stats != NULL)
@@ -747,8 +698,9 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
     }
     host_stats(m, m->last_stats, sizeof m->last_stats);
     set_unloading(m->name);
-    t0 = host_now_ns();
-    rc = run_unload(m, &st);
+    uint64_t t0 = host_now_ns();
+    NTSTATUS st;
+    int rc = run_unload(m, &st);
     if (rc == WAIT_INTR) {
         set_unloading(NULL);
         m->state = HOST_RESIDENT;
@@ -799,7 +751,6 @@ int host_stats(host_module *m, char *buf, size_t size)
     }
     if (m->state == HOST_RESIDENT) {
         module_private *priv = m->iface.host_private;
-
         if (!priv->unload_returned) {      /* its unload may be freeing things */
             if (buf != m->last_stats)
                 snprintf(buf, size, "%s", m->last_stats);
@@ -822,7 +773,6 @@ int host_stats_field(const char *stats, const char *key, char *value, size_t siz
         if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
             const char *v = p + klen + 1;
             size_t n = strcspn(v, " ");
-
             snprintf(value, size, "%.*s", (int)n, v);
             return 0;
         }

@@ -21,14 +21,12 @@ static int ready;
 
 static void *watcher(void *arg)
 {
-    sigset_t set;
-
     (void)arg;
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     for (;;) {
         int sig;
-
         if (sigwait(&set, &sig) != 0 || sig != SIGINT)
             continue;
         pthread_mutex_lock(&lock);
@@ -37,7 +35,6 @@ static void *watcher(void *arg)
         pthread_mutex_unlock(&lock);
         if (pipe_fd[1] >= 0) {
             ssize_t n = write(pipe_fd[1], "i", 1);   /* full pipe: already readable */
-
             (void)n;
         }
     }
@@ -46,30 +43,28 @@ static void *watcher(void *arg)
 
 int intr_init(void)
 {
-    pthread_condattr_t ca;
-    pthread_attr_t attr;
-    pthread_t t;
-    sigset_t set;
-    int i;
-
     if (ready)
         return 0;
+    pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&cond, &ca);
     pthread_condattr_destroy(&ca);
     if (pipe(pipe_fd) != 0)
         return -1;
-    for (i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++) {
         fcntl(pipe_fd[i], F_SETFD, FD_CLOEXEC);
         fcntl(pipe_fd[i], F_SETFL, fcntl(pipe_fd[i], F_GETFL) | O_NONBLOCK);
     }
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return -1;
+    pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
     if (pthread_create(&t, &attr, watcher, NULL) != 0) {
         pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -87,7 +82,6 @@ int intr_fd(void) { return pipe_fd[0]; }
 void intr_drain(void)
 {
     char buf[64];
-
     if (pipe_fd[0] >= 0)
         while (read(pipe_fd[0], buf, sizeof buf) > 0)
             ;
@@ -96,7 +90,6 @@ void intr_drain(void)
 int intr_sleep_until(uint64_t deadline_ns, unsigned mark)
 {
     struct timespec ts;
-
     ts.tv_sec = (time_t)(deadline_ns / 1000000000u);
     ts.tv_nsec = (long)(deadline_ns % 1000000000u);
     pthread_mutex_lock(&lock);
@@ -108,7 +101,6 @@ int intr_sleep_until(uint64_t deadline_ns, unsigned mark)
     }
     while (!intr_since(mark)) {
         int rc = pthread_cond_timedwait(&cond, &lock, &ts);
-
         if (rc == ETIMEDOUT)
             break;
     }

@@ -54,14 +54,13 @@ const char *lr_backend(void)
 line_reader *lr_open_file(FILE *f, const char *name, int own)
 {
     line_reader *r = calloc(1, sizeof *r);
-    struct stat st;
-
     if (r == NULL)
         return NULL;
     r->f = f;
     r->own = own;
     r->fd = -1;
     snprintf(r->name, sizeof r->name, "%s", name);
+    struct stat st;
     /* a pipe or a terminal may block: read it so that Ctrl-C is seen */
     if (f == stdin && fstat(STDIN_FILENO, &st) == 0 && !S_ISREG(st.st_mode)) {
         r->by_fd = 1;
@@ -73,7 +72,6 @@ line_reader *lr_open_file(FILE *f, const char *name, int own)
 line_reader *lr_open_interactive(void)
 {
     line_reader *r = lr_open_file(stdin, "stdin", 0);
-
     if (r == NULL)
         return NULL;
     r->interactive = 1;
@@ -81,15 +79,12 @@ line_reader *lr_open_interactive(void)
     r->fd = STDIN_FILENO;
     out_prompt_init();
 #ifdef NMRHOST_HAVE_LIBEDIT
-    {
-        const char *home = getenv("HOME");
-
-        rl_catch_signals = 0;          /* SIGINT is intr.c's */
-        using_history();
-        if (home != NULL && home[0] != '\0') {
-            snprintf(r->history, sizeof r->history, "%s/.nmrhost_history", home);
-            read_history(r->history);
-        }
+    const char *home = getenv("HOME");
+    rl_catch_signals = 0;          /* SIGINT is intr.c's */
+    using_history();
+    if (home != NULL && home[0] != '\0') {
+        snprintf(r->history, sizeof r->history, "%s/.nmrhost_history", home);
+        read_history(r->history);
     }
 #endif
     return r;
@@ -100,7 +95,6 @@ line_reader *lr_open_interactive(void)
 static int wait_input(int fd, int redraw_fd)
 {
     struct pollfd p[3];
-
     p[0].fd = fd;
     p[0].events = POLLIN;
     p[1].fd = intr_fd();
@@ -109,7 +103,6 @@ static int wait_input(int fd, int redraw_fd)
     p[2].events = POLLIN;
     for (;;) {
         int n = poll(p, 3, -1);
-
         if (n >= 0)
             return p[0].revents;
         if (errno != EINTR)
@@ -131,7 +124,6 @@ static char *edit_next(const char *prompt)
 {
     int redraw_fd = out_prompt_init();
     unsigned mark = intr_count();
-
     edit_line = NULL;
     edit_done = 0;
     out_lock();
@@ -140,7 +132,6 @@ static char *edit_next(const char *prompt)
     out_unlock();
     while (!edit_done) {
         int ev = wait_input(STDIN_FILENO, redraw_fd);
-
         if (ev < 0) {
             edit_done = 1;             /* cannot wait: end of input */
             break;
@@ -182,15 +173,11 @@ static char *fd_next(line_reader *r, const char *prompt)
     int redraw_fd = prompt != NULL ? out_prompt_init() : -1;
     unsigned mark = intr_count();
     int shown = 0;
-
     for (;;) {
         char *nl = r->len != 0 ? memchr(r->buf, '\n', r->len) : NULL;
-        int ev;
-
         if (nl != NULL || (r->eof && r->len != 0)) {
             size_t n = nl != NULL ? (size_t)(nl - r->buf) : r->len;
             char *line = malloc(n + 1);
-
             if (line == NULL)
                 return NULL;
             memcpy(line, r->buf, n);
@@ -217,7 +204,7 @@ static char *fd_next(line_reader *r, const char *prompt)
             out_unlock();
             shown = 1;
         }
-        ev = wait_input(r->fd, redraw_fd);
+        int ev = wait_input(r->fd, redraw_fd);
         if (ev < 0)
             break;
         if (intr_since(mark)) {
@@ -242,18 +229,15 @@ static char *fd_next(line_reader *r, const char *prompt)
             out_unlock();
         }
         if (ev & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n;
-
             if (r->cap - r->len < 256) {
                 size_t cap = r->cap ? r->cap * 2 : 1024;
                 char *b = realloc(r->buf, cap);
-
                 if (b == NULL)
                     break;
                 r->buf = b;
                 r->cap = cap;
             }
-            n = read(r->fd, r->buf + r->len, r->cap - r->len);
+            ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
             if (n > 0)
                 r->len += (size_t)n;
             else if (n == 0 || (errno != EINTR && errno != EAGAIN))
@@ -273,9 +257,6 @@ static char *fd_next(line_reader *r, const char *prompt)
 char *lr_next(line_reader *r, const char *prompt, int *lineno)
 {
     char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-
 #ifdef NMRHOST_HAVE_LIBEDIT
     if (r->interactive) {
         line = edit_next(prompt);
@@ -293,7 +274,8 @@ char *lr_next(line_reader *r, const char *prompt, int *lineno)
             *lineno = ++r->lineno;
         return line;
     }
-    n = getline(&line, &cap, r->f);
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, r->f);
     if (n < 0) {
         free(line);
         return NULL;

@@ -53,7 +53,6 @@ static unsigned long opt_number(const char *name, const char *text)
 {
     char *end;
     unsigned long v = strtoul(text, &end, 10);
-
     if (text[0] == '\0' || text[0] == '-' || *end != '\0' || v > 86400000ul) {
         fprintf(stderr, "nmrhost: %s wants a number of milliseconds, not '%s'\n", name, text);
         exit(2);
@@ -76,17 +75,15 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     session s;
-    host_config cfg;
-    out_progress_mode progress = OUT_PROGRESS_AUTO;
-    long progress_ms = -1;
-    const char *commands = NULL;
-    line_reader *r;
-    int opt, stopped;
-
     memset(&s, 0, sizeof s);
+    host_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.unload_warn_ms = 2000;
     cfg.module_path = getenv("NMRHOST_MODULE_PATH");
+    out_progress_mode progress = OUT_PROGRESS_AUTO;
+    long progress_ms = -1;
+    const char *commands = NULL;
+    int opt;
     while ((opt = getopt_long(argc, argv, "c:M:eqVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': commands = optarg; break;
@@ -132,16 +129,16 @@ int main(int argc, char **argv)
     s.start_ns = host_now_ns();
     host_init(&cfg);
 
+    line_reader *r;
+    int stopped;
     if (commands != NULL) {
-        char *copy = strdup(commands), *p;
-        FILE *f;
-
+        char *copy = strdup(commands);
         if (copy == NULL)
             return 1;
-        for (p = copy; *p != '\0'; p++)
+        for (char *p = copy; *p != '\0'; p++)
             if (*p == ';')
                 *p = '\n';
-        f = fmemopen(copy, strlen(copy), "r");
+        FILE *f = fmemopen(copy, strlen(copy), "r");
         if (f == NULL)
             return 1;
         r = lr_open_file(f, "-c", 1);
@@ -152,7 +149,6 @@ int main(int argc, char **argv)
         free(copy);
     } else if (optind < argc && strcmp(argv[optind], "-") != 0) {
         FILE *f = fopen(argv[optind], "r");
-
         if (f == NULL) {
             fprintf(stderr, "nmrhost: cannot open script '%s': ", argv[optind]);
             perror(NULL);

@@ -22,7 +22,6 @@ static int redraw_pipe[2] = { -1, -1 };
 void out_init(out_progress_mode mode)
 {
     int tty = isatty(STDOUT_FILENO);
-
     setvbuf(stdout, NULL, _IOLBF, 0);
     progress_on = mode == OUT_PROGRESS_ON || (mode == OUT_PROGRESS_AUTO && tty);
     progress_live = progress_on && tty;
@@ -41,24 +40,20 @@ static void erase_locked(void)
     if (prompt_shown == 1) {
         /* a line from another thread while the prompt waits: it goes where
          * the prompt was, and the reader draws the prompt again below it */
-        ssize_t n;
-
         fputs("\r\033[K", stdout);
         prompt_shown = 2;
-        n = write(redraw_pipe[1], "r", 1);
+        ssize_t n = write(redraw_pipe[1], "r", 1);
         (void)n;
     }
 }
 
 int out_prompt_init(void)
 {
-    int i;
-
     if (redraw_pipe[0] >= 0)
         return redraw_pipe[0];
     if (pipe(redraw_pipe) != 0)
         return -1;
-    for (i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++) {
         fcntl(redraw_pipe[i], F_SETFD, FD_CLOEXEC);
         fcntl(redraw_pipe[i], F_SETFL, fcntl(redraw_pipe[i], F_GETFL) | O_NONBLOCK);
     }
@@ -70,9 +65,8 @@ void out_unlock(void) { pthread_mutex_unlock(&out_mutex); }
 
 void out_prompt_shown_locked(int shown)
 {
-    char buf[64];
-
     prompt_shown = shown && redraw_pipe[1] >= 0;
+    char buf[64];
     if (redraw_pipe[0] >= 0)
         while (read(redraw_pipe[0], buf, sizeof buf) > 0)
             ;
@@ -81,10 +75,9 @@ void out_prompt_shown_locked(int shown)
 int out_prompt_overwritten_locked(void)
 {
     int was = prompt_shown == 2;
-    char buf[64];
-
     if (was)
         prompt_shown = 1;
+    char buf[64];
     while (redraw_pipe[0] >= 0 && read(redraw_pipe[0], buf, sizeof buf) > 0)
         ;
     return was;
@@ -92,10 +85,9 @@ int out_prompt_overwritten_locked(void)
 
 void out_line(const char *format, ...)
 {
-    va_list ap;
-
     pthread_mutex_lock(&out_mutex);
     erase_locked();
+    va_list ap;
     va_start(ap, format);
     vfprintf(stdout, format, ap);
     va_end(ap);
@@ -106,11 +98,10 @@ void out_line(const char *format, ...)
 
 void out_err(const char *format, ...)
 {
-    va_list ap;
-
     pthread_mutex_lock(&out_mutex);
     erase_locked();
     fflush(stdout);
+    va_list ap;
     va_start(ap, format);
     vfprintf(stderr, format, ap);
     va_end(ap);
@@ -136,7 +127,6 @@ void out_progress(const char *line)
     if (progress_live) {
         struct winsize ws;
         int width = 0;
-
         if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
             width = ws.ws_col;
         fputs("\r\033[K", stdout);

@@ -16,8 +16,6 @@
 
 int residue_take(const host_module *m, residue *r)
 {
-    size_t i;
-
     memset(r, 0, sizeof *r);
     if (nmr_snapshot_take(NULL, &r->snap) != STATUS_SUCCESS)
         return -1;
@@ -27,15 +25,13 @@ int residue_take(const host_module *m, residue *r)
         r->snap = NULL;
         return -1;
     }
-    for (i = 0; i < r->snap->nregistrations; i++) {
+    for (size_t i = 0; i < r->snap->nregistrations; i++) {
         if (host_owner(&r->snap->registrations[i]) == m)
             r->regs[r->n++] = i;
     }
-    for (i = 0; i < r->snap->nbindings; i++) {
+    for (size_t i = 0; i < r->snap->nbindings; i++) {
         const nmr_binding_info *b = &r->snap->bindings[i];
-        size_t k;
-
-        for (k = 0; k < r->n; k++) {
+        for (size_t k = 0; k < r->n; k++) {
             if (b->client == r->regs[k] || b->provider == r->regs[k]) {
                 r->nbindings++;
                 break;
@@ -68,7 +64,6 @@ static const char *state_meaning(nmr_registration_state s)
 void residue_owner_name(const nmr_registration_info *reg, char *buf, size_t size)
 {
     host_module *m = host_owner(reg);
-
     if (m != NULL)
         snprintf(buf, size, "%s", m->name);
     else
@@ -77,13 +72,12 @@ void residue_owner_name(const nmr_registration_info *reg, char *buf, size_t size
 
 void residue_describe_reg(const nmr_registration_info *reg, char *buf, size_t size)
 {
-    char npi[NMR_MODULE_ID_TEXT], mod[NMR_MODULE_ID_TEXT];
     NPI_MODULEID npi_as_id;
-
     memset(&npi_as_id, 0, sizeof npi_as_id);
     npi_as_id.Length = sizeof npi_as_id;
     npi_as_id.Type = MIT_GUID;
     npi_as_id.Guid = reg->npi_id;
+    char npi[NMR_MODULE_ID_TEXT], mod[NMR_MODULE_ID_TEXT];
     nmr_module_id_format(&npi_as_id, npi, sizeof npi);
     nmr_module_id_format(&reg->module_id, mod, sizeof mod);
     snprintf(buf, size, "%s registration %p: NPI %s, module ID %s, number %lu, %s, %zu binding%s",
@@ -97,19 +91,15 @@ void residue_describe_binding(const nmr_snapshot *s, const nmr_binding_info *b,
     const nmr_registration_info *c = &s->registrations[b->client];
     const nmr_registration_info *p = &s->registrations[b->provider];
     char cn[HOST_NAME_LEN + NMR_MODULE_ID_TEXT], pn[HOST_NAME_LEN + NMR_MODULE_ID_TEXT];
-    char halves[256] = "";
-    int side;
-
     residue_owner_name(c, cn, sizeof cn);
     residue_owner_name(p, pn, sizeof pn);
+    char halves[256] = "";
     if (b->state == NMR_BINDING_DETACHING) {
         size_t len = 0;
-
         len += (size_t)snprintf(halves, sizeof halves, ", detaching for %llu ms:",
                                 (unsigned long long)b->detaching_ms);
-        for (side = 0; side < 2 && len < sizeof halves; side++) {
+        for (int side = 0; side < 2 && len < sizeof halves; side++) {
             nmr_half_info h = b->half[side];
-
             if (h == NMR_HALF_CALLING || h == NMR_HALF_PENDING)
                 len += (size_t)snprintf(halves + len, sizeof halves - len,
                                         " %s half %s for %llu ms%s",
@@ -128,12 +118,9 @@ void residue_describe_binding(const nmr_snapshot *s, const nmr_binding_info *b,
 
 void residue_summary(const residue *r, char *buf, size_t size)
 {
-    size_t len, k;
-
-    len = (size_t)snprintf(buf, size, "%zu registration%s", r->n, r->n == 1 ? "" : "s");
-    for (k = 0; k < r->n && len < size; k++) {
+    size_t len = (size_t)snprintf(buf, size, "%zu registration%s", r->n, r->n == 1 ? "" : "s");
+    for (size_t k = 0; k < r->n && len < size; k++) {
         const nmr_registration_info *reg = &r->snap->registrations[r->regs[k]];
-
         len += (size_t)snprintf(buf + len, size - len, "%s%s %s", k == 0 ? " (" : "; ",
                                 nmr_role_name(reg->role),
                                 nmr_registration_state_name(reg->state));
@@ -147,17 +134,13 @@ void residue_summary(const residue *r, char *buf, size_t size)
 
 void residue_report(const residue *r, const char *indent)
 {
-    size_t k, i;
     char line[1024];
-
-    for (k = 0; k < r->n; k++) {
+    for (size_t k = 0; k < r->n; k++) {
         const nmr_registration_info *reg = &r->snap->registrations[r->regs[k]];
-
         residue_describe_reg(reg, line, sizeof line);
         out_line("%s%s", indent, line);
-        for (i = 0; i < r->snap->nbindings; i++) {
+        for (size_t i = 0; i < r->snap->nbindings; i++) {
             const nmr_binding_info *b = &r->snap->bindings[i];
-
             if (b->client != r->regs[k] && b->provider != r->regs[k])
                 continue;
             residue_describe_binding(r->snap, b, line, sizeof line);

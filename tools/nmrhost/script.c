@@ -34,7 +34,6 @@ static int block_add(block *b, int lineno, char *text)
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
         line *l = realloc(b->lines, cap * sizeof *l);
-
         if (l == NULL)
             return -1;
         b->lines = l;
@@ -48,9 +47,7 @@ static int block_add(block *b, int lineno, char *text)
 
 static void block_free(block *b)
 {
-    size_t i;
-
-    for (i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++)
         free(b->lines[i].text);
     free(b->lines);
     memset(b, 0, sizeof *b);
@@ -62,30 +59,25 @@ static char *expand(const char *in, char *why, size_t whysize)
 {
     size_t cap = strlen(in) + 64, len = 0;
     char *out = malloc(cap);
-
     if (out == NULL) {
         snprintf(why, whysize, "out of memory");
         return NULL;
     }
     while (*in != '\0') {
         const char *val = NULL;
-        char name[128];
         size_t vlen;
-
         if (in[0] == '$' && in[1] == '{') {
             const char *close = strchr(in, '}'), *dflt = NULL;
-            size_t nlen;
-
             if (close == NULL) {
                 snprintf(why, whysize, "unclosed ${ in '%s'", in);
                 free(out);
                 return NULL;
             }
-            nlen = (size_t)(close - in - 2);
+            size_t nlen = (size_t)(close - in - 2);
+            char name[128];
             snprintf(name, sizeof name, "%.*s", (int)nlen, in + 2);
             if (strstr(name, ":-") != NULL) {
                 char *sep = strstr(name, ":-");
-
                 *sep = '\0';
                 dflt = in + 2 + (sep - name) + 2;
             }
@@ -107,10 +99,8 @@ static char *expand(const char *in, char *why, size_t whysize)
             vlen = 1;
         }
         if (len + vlen + 1 > cap) {
-            char *o;
-
             cap = (len + vlen + 1) * 2;
-            o = realloc(out, cap);
+            char *o = realloc(out, cap);
             if (o == NULL) {
                 free(out);
                 snprintf(why, whysize, "out of memory");
@@ -132,11 +122,8 @@ static int split(char *s, char **words, char **rest, char *why, size_t whysize)
 {
     int n = 0;
     char *w = s;
-
     *rest = NULL;
     for (;;) {
-        char *start;
-
         while (isspace((unsigned char)*s))
             s++;
         if (*s == '\0' || *s == '#')
@@ -147,7 +134,7 @@ static int split(char *s, char **words, char **rest, char *why, size_t whysize)
             snprintf(why, whysize, "more than %d words", MAX_WORDS);
             return -1;
         }
-        start = w = s;
+        char *start = w = s;
         while (*s != '\0' && !isspace((unsigned char)*s)) {
             if (*s == '"') {
                 s++;
@@ -176,10 +163,8 @@ static int split(char *s, char **words, char **rest, char *why, size_t whysize)
 /* The first word of a line, for recognising repeat / end: into buf. */
 static void first_word(const char *text, char *buf, size_t size, const char **after)
 {
-    size_t n;
-
     text += strspn(text, " \t");
-    n = strcspn(text, " \t#");
+    size_t n = strcspn(text, " \t#");
     snprintf(buf, size, "%.*s", (int)n, text);
     if (after != NULL)
         *after = text + n;
@@ -195,32 +180,27 @@ static void report_failure(session *s, const cmd_call *c, const char *name)
 static int run_line(session *s, const char *src, int lineno, const char *iter, const char *text)
 {
     cmd_call c;
-    char *words[MAX_WORDS], *rest = NULL, *ex, *rest_copy = NULL;
-    int n, rc;
-
     memset(&c, 0, sizeof c);
     c.s = s;
     snprintf(c.where, sizeof c.where, "%s:%d%s", src, lineno, iter);
-    ex = expand(text, c.why, sizeof c.why);
+    char *ex = expand(text, c.why, sizeof c.why);
     if (ex == NULL) {
         char name[64];
-
         first_word(text, name, sizeof name, NULL);
         report_failure(s, &c, name);
         return s->errexit ? -1 : 0;
     }
     /* echo prints its text as written (after expansion), not as words */
-    {
-        const char *after;
-        char name[64];
-
-        first_word(ex, name, sizeof name, &after);
-        if (strcmp(name, "echo") == 0 || strcmp(name, "expect-fail") == 0) {
-            after += strspn(after, " \t");
-            rest_copy = strdup(after);
-        }
+    char *rest_copy = NULL;
+    const char *after;
+    char name[64];
+    first_word(ex, name, sizeof name, &after);
+    if (strcmp(name, "echo") == 0 || strcmp(name, "expect-fail") == 0) {
+        after += strspn(after, " \t");
+        rest_copy = strdup(after);
     }
-    n = split(ex, words, &rest, c.why, sizeof c.why);
+    char *words[MAX_WORDS], *rest = NULL;
+    int n = split(ex, words, &rest, c.why, sizeof c.why);
     if (n < 0) {
         report_failure(s, &c, "(line)");
         free(ex);
@@ -232,7 +212,7 @@ static int run_line(session *s, const char *src, int lineno, const char *iter, c
         free(rest_copy);
         return 0;
     }
-    rc = commands_run(&c, n, words, rest_copy != NULL ? rest_copy : (rest != NULL ? rest : ""));
+    int rc = commands_run(&c, n, words, rest_copy != NULL ? rest_copy : (rest != NULL ? rest : ""));
     if (rc != 0)
         report_failure(s, &c, words[0]);
     free(ex);
@@ -249,11 +229,8 @@ static int run_block(session *s, const char *src, const block *b, size_t from, s
 static size_t matching_end(const block *b, size_t from, size_t to)
 {
     int depth = 0;
-    size_t i;
-
-    for (i = from; i < to; i++) {
+    for (size_t i = from; i < to; i++) {
         char w[32];
-
         first_word(b->lines[i].text, w, sizeof w, NULL);
         if (strcmp(w, "repeat") == 0)
             depth++;
@@ -267,16 +244,15 @@ static size_t matching_end(const block *b, size_t from, size_t to)
 static int run_repeat(session *s, const char *src, const block *b, size_t at, size_t end,
                       const char *iter)
 {
-    const char *after;
-    char w[32], *num_end, note[256];
-    unsigned long count, k;
     cmd_call c;
-
     memset(&c, 0, sizeof c);
     snprintf(c.where, sizeof c.where, "%s:%d%s", src, b->lines[at].lineno, iter);
+    const char *after;
+    char w[32];
     first_word(b->lines[at].text, w, sizeof w, &after);
     after += strspn(after, " \t");
-    count = strtoul(after, &num_end, 10);
+    char *num_end;
+    unsigned long count = strtoul(after, &num_end, 10);
     num_end += strspn(num_end, " \t");
     if (!isdigit((unsigned char)*after) || (*num_end != '\0' && *num_end != '#') ||
         count > 100000000ul) {
@@ -284,7 +260,8 @@ static int run_repeat(session *s, const char *src, const block *b, size_t at, si
         report_failure(s, &c, "repeat");
         return s->errexit ? -1 : 0;
     }
-    for (k = 0; k < count; k++) {
+    char note[256];
+    for (unsigned long k = 0; k < count; k++) {
         snprintf(note, sizeof note, "%s (repeat %lu of %lu)", iter, k + 1, count);
         if (run_block(s, src, b, at + 1, end, note) != 0)
             return -1;
@@ -295,17 +272,13 @@ static int run_repeat(session *s, const char *src, const block *b, size_t at, si
 static int run_block(session *s, const char *src, const block *b, size_t from, size_t to,
                      const char *iter)
 {
-    size_t i;
-
-    for (i = from; i < to; i++) {
+    for (size_t i = from; i < to; i++) {
         char w[32];
-
         if (intr_since(s->intr_mark))
             return -1;                 /* Ctrl-C stops the whole block */
         first_word(b->lines[i].text, w, sizeof w, NULL);
         if (strcmp(w, "repeat") == 0) {
             size_t end = matching_end(b, i, to);
-
             if (run_repeat(s, src, b, i, end, iter) != 0)
                 return -1;
             i = end;
@@ -336,23 +309,20 @@ int script_run(session *s, line_reader *r)
     const char *src = lr_name(r);
     int lineno = 0;
     char *text;
-
     s->intr_mark = intr_count();
     while ((text = lr_next(r, "nmrhost> ", &lineno)) != NULL) {
         char w[32];
-
         s->intr_mark = intr_count();
         first_word(text, w, sizeof w, NULL);
         if (strcmp(w, "repeat") == 0) {
             /* read the whole block, then run it */
             block b = { NULL, 0, 0 };
-            int depth = 1, start = lineno, rc;
-            char *l;
-
+            int depth = 1, start = lineno;
             if (block_add(&b, lineno, text) != 0) {
                 free(text);
                 return -1;
             }
+            char *l;
             while (depth > 0 && (l = lr_next(r, "repeat> ", &lineno)) != NULL) {
                 first_word(l, w, sizeof w, NULL);
                 if (strcmp(w, "repeat") == 0)
@@ -367,7 +337,6 @@ int script_run(session *s, line_reader *r)
             }
             if (depth > 0) {
                 cmd_call c;
-
                 memset(&c, 0, sizeof c);
                 snprintf(c.where, sizeof c.where, "%s:%d", src, start);
                 snprintf(c.why, sizeof c.why, "no 'end' for this repeat before the end of input");
@@ -375,7 +344,7 @@ int script_run(session *s, line_reader *r)
                 block_free(&b);
                 return -1;
             }
-            rc = run_block(s, src, &b, 0, b.n, "");
+            int rc = run_block(s, src, &b, 0, b.n, "");
             block_free(&b);
             if (interrupted(s, r, start))
                 return -1;
@@ -383,16 +352,13 @@ int script_run(session *s, line_reader *r)
                 return -1;
             continue;
         }
-        {
-            int rc = run_line(s, src, lineno, "", text);
-
-            free(text);
-            if (interrupted(s, r, lineno))
-                return -1;
-            if (rc != 0 && !(s->interrupted && lr_interactive(r) && !s->quit &&
-                             intr_since(s->intr_mark)))
-                return -1;
-        }
+        int rc = run_line(s, src, lineno, "", text);
+        free(text);
+        if (interrupted(s, r, lineno))
+            return -1;
+        if (rc != 0 && !(s->interrupted && lr_interactive(r) && !s->quit &&
+                         intr_since(s->intr_mark)))
+            return -1;
         s->intr_mark = intr_count();
     }
     if (!lr_interactive(r) && interrupted(s, r, lineno))   /* while waiting for input */

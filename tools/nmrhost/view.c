@@ -34,7 +34,6 @@ static const char *state_word(host_state s)
 static void npi_text(const GUID *g, char *buf, size_t size)
 {
     NPI_MODULEID id;
-
     memset(&id, 0, sizeof id);
     id.Length = sizeof id;
     id.Type = MIT_GUID;
@@ -45,18 +44,15 @@ static void npi_text(const GUID *g, char *buf, size_t size)
 void view_list(void)
 {
     nmr_snapshot *snap = NULL;
-    host_module *m;
-    size_t i;
-    char line[1024];
-
     nmr_snapshot_take(NULL, &snap);
     if (host_modules() == NULL)
         out_line("no module loaded");
-    for (m = host_modules(); m != NULL; m = m->next) {
+    char line[1024];
+    for (host_module *m = host_modules(); m != NULL; m = m->next) {
         out_line("%-20s %-9s %s%s%s", m->name, state_word(m->state), m->path,
                  m->state == HOST_RESIDENT ? "  -- " : "",
                  m->state == HOST_RESIDENT ? m->why : "");
-        for (i = 0; snap != NULL && i < snap->nregistrations; i++) {
+        for (size_t i = 0; snap != NULL && i < snap->nregistrations; i++) {
             if (host_owner(&snap->registrations[i]) != m)
                 continue;
             residue_describe_reg(&snap->registrations[i], line, sizeof line);
@@ -65,8 +61,7 @@ void view_list(void)
     }
     if (snap != NULL) {
         size_t foreign = 0;
-
-        for (i = 0; i < snap->nregistrations; i++)
+        for (size_t i = 0; i < snap->nregistrations; i++)
             foreign += host_owner(&snap->registrations[i]) == NULL;
         if (foreign != 0)
             out_line("(%zu registration%s of no loaded module)", foreign,
@@ -78,15 +73,11 @@ void view_list(void)
 void view_bindings(void)
 {
     nmr_snapshot *snap = NULL;
-    size_t i, k;
-    char npi[NMR_MODULE_ID_TEXT], line[1024], name[HOST_NAME_LEN + NMR_MODULE_ID_TEXT];
-    int *done;
-
     if (nmr_snapshot_take(NULL, &snap) != STATUS_SUCCESS) {
         out_line("(no snapshot: out of memory)");
         return;
     }
-    done = calloc(snap->nregistrations + 1, sizeof *done);
+    int *done = calloc(snap->nregistrations + 1, sizeof *done);
     if (done == NULL) {
         nmr_snapshot_free(snap);
         return;
@@ -94,17 +85,16 @@ void view_bindings(void)
     out_line("binding graph: %zu registration%s, %zu binding%s", snap->nregistrations,
              snap->nregistrations == 1 ? "" : "s", snap->nbindings,
              snap->nbindings == 1 ? "" : "s");
+    char npi[NMR_MODULE_ID_TEXT], line[1024], name[HOST_NAME_LEN + NMR_MODULE_ID_TEXT];
     /* One group per NPI, in the order the NPIs first appear. */
-    for (i = 0; i < snap->nregistrations; i++) {
+    for (size_t i = 0; i < snap->nregistrations; i++) {
         const GUID *g = &snap->registrations[i].npi_id;
-
         if (done[i])
             continue;
         npi_text(g, npi, sizeof npi);
         out_line("NPI %s", npi);
-        for (k = i; k < snap->nregistrations; k++) {
+        for (size_t k = i; k < snap->nregistrations; k++) {
             const nmr_registration_info *r = &snap->registrations[k];
-
             if (done[k] || memcmp(&r->npi_id, g, sizeof *g) != 0)
                 continue;
             done[k] = 1;
@@ -113,9 +103,8 @@ void view_bindings(void)
                      r->handle, nmr_registration_state_name(r->state), r->bindings,
                      r->bindings == 1 ? "" : "s");
         }
-        for (k = 0; k < snap->nbindings; k++) {
+        for (size_t k = 0; k < snap->nbindings; k++) {
             const nmr_binding_info *b = &snap->bindings[k];
-
             if (memcmp(&snap->registrations[b->client].npi_id, g, sizeof *g) != 0)
                 continue;
             residue_describe_binding(snap, b, line, sizeof line);
@@ -130,11 +119,9 @@ static int on_path(const char *prog)
 {
     const char *path = getenv("PATH");
     char buf[4096];
-
     while (path != NULL && *path != '\0') {
         const char *end = strchr(path, ':');
         int len = end != NULL ? (int)(end - path) : (int)strlen(path);
-
         snprintf(buf, sizeof buf, "%.*s/%s", len, path, prog);
         if (len > 0 && access(buf, X_OK) == 0)
             return 1;
@@ -158,11 +145,9 @@ static void dot_quoted(FILE *f, const char *text)
 
 static int binding_blocked(const nmr_binding_info *b)
 {
-    int side;
-
     if (b->state != NMR_BINDING_DETACHING)
         return 0;
-    for (side = 0; side < 2; side++)
+    for (int side = 0; side < 2; side++)
         if (b->half[side] == NMR_HALF_CALLING || b->half[side] == NMR_HALF_PENDING)
             return 1;
     return 0;
@@ -197,11 +182,7 @@ static const char *node_style(const nmr_registration_info *r)
  * legend node. */
 static void write_dot(const nmr_snapshot *snap, FILE *f)
 {
-    char name[HOST_NAME_LEN + NMR_MODULE_ID_TEXT], npi[NMR_MODULE_ID_TEXT];
-    char mod[NMR_MODULE_ID_TEXT], tip[512];
-    size_t i, k, cluster = 0;
     int *done = calloc(snap->nregistrations + 1, sizeof *done);
-
     fprintf(f, "digraph nmr {\n"
                "  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=10, labelloc=t, "
                "label=\"nmrhost: %zu registration%s, %zu binding%s\"];\n"
@@ -209,17 +190,18 @@ static void write_dot(const nmr_snapshot *snap, FILE *f)
                "  edge [fontname=\"Helvetica\", fontsize=9];\n",
             snap->nregistrations, snap->nregistrations == 1 ? "" : "s", snap->nbindings,
             snap->nbindings == 1 ? "" : "s");
-    for (i = 0; done != NULL && i < snap->nregistrations; i++) {
+    char name[HOST_NAME_LEN + NMR_MODULE_ID_TEXT], npi[NMR_MODULE_ID_TEXT];
+    char mod[NMR_MODULE_ID_TEXT], tip[512];
+    size_t cluster = 0;
+    for (size_t i = 0; done != NULL && i < snap->nregistrations; i++) {
         const GUID *g = &snap->registrations[i].npi_id;
-
         if (done[i])
             continue;
         npi_text(g, npi, sizeof npi);
         fprintf(f, "  subgraph cluster_npi%zu {\n    label=\"NPI %s\"; fontsize=9; "
                    "style=\"rounded,dashed\"; color=\"gray50\";\n", cluster++, npi);
-        for (k = i; k < snap->nregistrations; k++) {
+        for (size_t k = i; k < snap->nregistrations; k++) {
             const nmr_registration_info *r = &snap->registrations[k];
-
             if (done[k] || memcmp(&r->npi_id, g, sizeof *g) != 0)
                 continue;
             done[k] = 1;
@@ -240,9 +222,8 @@ static void write_dot(const nmr_snapshot *snap, FILE *f)
         fputs("  }\n", f);
     }
     free(done);
-    for (i = 0; i < snap->nbindings; i++) {
+    for (size_t i = 0; i < snap->nbindings; i++) {
         const nmr_binding_info *b = &snap->bindings[i];
-
         fprintf(f, "  r%zu -> r%zu [%s, label=\"%s", b->client, b->provider, edge_style(b),
                 nmr_binding_state_name(b->state));
         if (b->state == NMR_BINDING_DETACHING)
@@ -264,15 +245,11 @@ static void write_dot(const nmr_snapshot *snap, FILE *f)
 int view_graph(const char *dotfile, char *why, size_t whysize)
 {
     nmr_snapshot *snap = NULL;
-    FILE *f;
-    char png[4096];
-    size_t len = strlen(dotfile);
-
     if (nmr_snapshot_take(NULL, &snap) != STATUS_SUCCESS) {
         snprintf(why, whysize, "no snapshot (out of memory)");
         return -1;
     }
-    f = fopen(dotfile, "w");
+    FILE *f = fopen(dotfile, "w");
     if (f == NULL) {
         snprintf(why, whysize, "cannot create '%s': %s", dotfile, strerror(errno));
         nmr_snapshot_free(snap);
@@ -284,6 +261,8 @@ int view_graph(const char *dotfile, char *why, size_t whysize)
         snprintf(why, whysize, "cannot write '%s': %s", dotfile, strerror(errno));
         return -1;
     }
+    size_t len = strlen(dotfile);
+    char png[4096];
     if (len > 4 && strcmp(dotfile + len - 4, ".dot") == 0)
         snprintf(png, sizeof png, "%.*s.png", (int)(len - 4), dotfile);
     else
@@ -292,17 +271,14 @@ int view_graph(const char *dotfile, char *why, size_t whysize)
         out_line("wrote %s (no PNG: Graphviz 'dot' is not installed)", dotfile);
         return 0;
     }
-    {
-        char *argv[] = { "dot", "-Tpng", "-o", png, (char *)dotfile, NULL };
-        pid_t pid;
-        int status = 0;
-
-        if (posix_spawnp(&pid, "dot", NULL, NULL, argv, environ) != 0 ||
-            waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0) {
-            snprintf(why, whysize, "wrote %s, but 'dot -Tpng' failed", dotfile);
-            return -1;
-        }
+    char *argv[] = { "dot", "-Tpng", "-o", png, (char *)dotfile, NULL };
+    pid_t pid;
+    int status = 0;
+    if (posix_spawnp(&pid, "dot", NULL, NULL, argv, environ) != 0 ||
+        waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        snprintf(why, whysize, "wrote %s, but 'dot -Tpng' failed", dotfile);
+        return -1;
     }
     out_line("wrote %s and %s", dotfile, png);
     return 0;
@@ -311,29 +287,26 @@ int view_graph(const char *dotfile, char *why, size_t whysize)
 int view_show(nmr_dump_format format, const char *path, char *why, size_t whysize)
 {
     nmr_snapshot *snap = NULL;
-    FILE *f;
-    int rc;
-
     if (nmr_snapshot_take(NULL, &snap) != STATUS_SUCCESS) {
         snprintf(why, whysize, "no snapshot (out of memory)");
         return -1;
     }
     if (path == NULL) {
-        f = out_begin();
-        rc = nmr_snapshot_write(snap, format, f);
+        FILE *f = out_begin();
+        int rc = nmr_snapshot_write(snap, format, f);
         out_end();
         nmr_snapshot_free(snap);
         if (rc != 0)
             snprintf(why, whysize, "cannot write the snapshot: %s", strerror(errno));
         return rc != 0 ? -1 : 0;
     }
-    f = fopen(path, "w");
+    FILE *f = fopen(path, "w");
     if (f == NULL) {
         snprintf(why, whysize, "cannot create '%s': %s", path, strerror(errno));
         nmr_snapshot_free(snap);
         return -1;
     }
-    rc = nmr_snapshot_write(snap, format, f);
+    int rc = nmr_snapshot_write(snap, format, f);
     nmr_snapshot_free(snap);
     if ((fclose(f) != 0) | (rc != 0)) {
         snprintf(why, whysize, "cannot write '%s': %s", path, strerror(errno));
@@ -355,15 +328,12 @@ static void human_rate(double r, char *buf, size_t size)
 
 void view_progress(const session *s)
 {
-    char line[2048], stats[HOST_STATS_LEN], v[64];
-    size_t len;
-    host_module *m;
     uint64_t now = host_now_ns();
-
-    len = (size_t)snprintf(line, sizeof line, "[%6.1f s]", (double)(now - s->start_ns) / 1e9);
-    for (m = host_modules(); m != NULL && len < sizeof line; m = m->next) {
-        const char *p;
-
+    char line[2048];
+    size_t len = (size_t)snprintf(line, sizeof line, "[%6.1f s]",
+                                  (double)(now - s->start_ns) / 1e9);
+    char stats[HOST_STATS_LEN], v[64];
+    for (host_module *m = host_modules(); m != NULL && len < sizeof line; m = m->next) {
         if (m->state != HOST_LOADED || m->stats == NULL)
             continue;
         host_stats(m, stats, sizeof stats);
@@ -371,7 +341,6 @@ void view_progress(const session *s)
         if (host_stats_field(stats, "calls", v, sizeof v) == 0 && len < sizeof line) {
             unsigned long long calls = strtoull(v, NULL, 10);
             char rate[32] = "-";
-
             if (m->have_sample && now > m->last_ns && calls >= m->last_calls)
                 human_rate((double)(calls - m->last_calls) * 1e9 / (double)(now - m->last_ns),
                            rate, sizeof rate);
@@ -381,9 +350,8 @@ void view_progress(const session *s)
             len += (size_t)snprintf(line + len, sizeof line - len, " %s calls/s", rate);
         }
         /* the other fields, as the module wrote them */
-        for (p = stats; *p != '\0' && len < sizeof line;) {
+        for (const char *p = stats; *p != '\0' && len < sizeof line;) {
             size_t n = strcspn(p, " ");
-
             if (n != 0 && strncmp(p, "calls=", 6) != 0 && strncmp(p, "threads=", 8) != 0)
                 len += (size_t)snprintf(line + len, sizeof line - len, " %.*s", (int)n, p);
             p += n;
@@ -396,9 +364,7 @@ void view_progress(const session *s)
 
 static int hexeq(const char *a, const char *b, size_t n)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i]))
             return 0;
     return 1;
@@ -408,15 +374,13 @@ long view_count_bound(const char *npi)
 {
     nmr_snapshot *snap = NULL;
     const char *want = npi[0] == '{' ? npi + 1 : npi;
-    size_t wlen = strcspn(want, "}"), i;
-    long count = 0;
-    char text[NMR_MODULE_ID_TEXT];
-
+    size_t wlen = strcspn(want, "}");
     if (nmr_snapshot_take(NULL, &snap) != STATUS_SUCCESS)
         return -1;
-    for (i = 0; i < snap->nbindings; i++) {
+    long count = 0;
+    char text[NMR_MODULE_ID_TEXT];
+    for (size_t i = 0; i < snap->nbindings; i++) {
         const nmr_binding_info *b = &snap->bindings[i];
-
         if (b->state != NMR_BINDING_ATTACHED)
             continue;
         npi_text(&snap->registrations[b->client].npi_id, text, sizeof text);
@@ -429,17 +393,15 @@ long view_count_bound(const char *npi)
 
 void view_report(const session *s)
 {
-    host_module *m;
-    host_counters c;
-    char stats[HOST_STATS_LEN];
-
     out_line("== report");
-    for (m = host_modules(); m != NULL; m = m->next) {
+    char stats[HOST_STATS_LEN];
+    for (host_module *m = host_modules(); m != NULL; m = m->next) {
         host_stats(m, stats, sizeof stats);
         out_line("  %-20s %-9s %s", m->name, state_word(m->state), stats);
     }
-    for (m = host_history(); m != NULL; m = m->next)
+    for (host_module *m = host_history(); m != NULL; m = m->next)
         out_line("  %-20s %-9s %s", m->name, state_word(m->state), m->last_stats);
+    host_counters c;
     host_get_counters(&c);
     out_line("  host: %lu loads, %lu unloads (unmapped), %lu kept resident, "
              "%lu misuse reports, %lu watchdog reports, %u failed commands",
