@@ -29,40 +29,27 @@ typedef enum nmr_side {
 
 #define NMR_OTHER(side) ((nmr_side)(1 - (side)))
 
-/* "client" or "provider"; side must be 0 or 1. */
-static inline const char *nmr_side_name(int side)
+/* Every name of one side, from NMR_SIDE_MAP: one table, one lookup. */
+typedef struct nmr_side_names {
+    const char *text;     /* "client" */
+    const char *detach;   /* "ClientDetachProvider" */
+    const char *complete; /* "NmrClientDetachProviderComplete" */
+    const char *wait;     /* "NmrWaitForClientDeregisterComplete" */
+} nmr_side_names;
+
+/* The names of side 0 or 1 (any other value is taken modulo 2). */
+static inline const nmr_side_names *nmr_side_info(int side)
 {
-#define NMR_SIDE_TEXT_(name, value, text, detach, complete, wait) [value] = text,
-    static const char *const names[2] = {NMR_SIDE_MAP(NMR_SIDE_TEXT_)};
-#undef NMR_SIDE_TEXT_
-    return names[side & 1];
+#define NMR_SIDE_NAMES_(name, value, text, detach, complete, wait)             \
+    [value] = {text, detach, complete, wait},
+    static const nmr_side_names names[2] = {NMR_SIDE_MAP(NMR_SIDE_NAMES_)};
+#undef NMR_SIDE_NAMES_
+    return &names[side & 1];
 }
 
-/* "ClientDetachProvider" or "ProviderDetachClient". */
-static inline const char *nmr_side_detach_fn(int side)
-{
-#define NMR_SIDE_DETACH_(name, value, text, detach, complete, wait) [value] = detach,
-    static const char *const names[2] = {NMR_SIDE_MAP(NMR_SIDE_DETACH_)};
-#undef NMR_SIDE_DETACH_
-    return names[side & 1];
-}
-
-/* "NmrClientDetachProviderComplete" or "NmrProviderDetachClientComplete". */
-static inline const char *nmr_side_complete_fn(int side)
-{
-#define NMR_SIDE_COMPLETE_(name, value, text, detach, complete, wait) [value] = complete,
-    static const char *const names[2] = {NMR_SIDE_MAP(NMR_SIDE_COMPLETE_)};
-#undef NMR_SIDE_COMPLETE_
-    return names[side & 1];
-}
-
-/* "NmrWaitForClientDeregisterComplete" or "...ProviderDeregisterComplete". */
-static inline const char *nmr_side_wait_fn(int side)
-{
-#define NMR_SIDE_WAIT_(name, value, text, detach, complete, wait) [value] = wait,
-    static const char *const names[2] = {NMR_SIDE_MAP(NMR_SIDE_WAIT_)};
-#undef NMR_SIDE_WAIT_
-    return names[side & 1];
-}
+static inline const char *nmr_side_name(int side) { return nmr_side_info(side)->text; }
+static inline const char *nmr_side_detach_fn(int side) { return nmr_side_info(side)->detach; }
+static inline const char *nmr_side_complete_fn(int side) { return nmr_side_info(side)->complete; }
+static inline const char *nmr_side_wait_fn(int side) { return nmr_side_info(side)->wait; }
 
 #endif
