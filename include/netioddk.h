@@ -32,6 +32,11 @@
 
 #include <stdint.h>
 
+/* The basic types (VOID PVOID HANDLE PHANDLE UCHAR USHORT ULONG LONG
+ * NTSTATUS), GUID, LUID, NT_SUCCESS and the NT status codes: one
+ * definition each, shared with the kernel-mode layer (docs/km.md). */
+#include <nmr/nt.h>
+
 #if defined(_WIN32) || defined(__CYGWIN__)
 #define NMR_API_EXPORT __declspec(dllexport)
 #elif defined(__GNUC__)
@@ -47,96 +52,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- basic Windows types (LLP64 sizes) -------------------------------- */
-#if !defined(_NTDEF_) && !defined(NMR_BASIC_TYPES_DEFINED)
-#define NMR_BASIC_TYPES_DEFINED 1
-#ifndef VOID
-#define VOID void
-#endif
-typedef void *PVOID;
-typedef void *HANDLE;
-typedef HANDLE *PHANDLE;
-typedef uint8_t UCHAR;
-typedef uint16_t USHORT;
-typedef uint32_t ULONG;
-typedef int32_t LONG;
-typedef int32_t NTSTATUS;
-#endif
-
-#if !defined(_NTDEF_) && !defined(GUID_DEFINED)
-#define GUID_DEFINED 1
-typedef struct _GUID {
-    uint32_t Data1;
-    uint16_t Data2;
-    uint16_t Data3;
-    uint8_t Data4[8];
-} GUID;
-#endif
-
-#if !defined(_NTDEF_) && !defined(LUID_DEFINED) && !defined(_LUID_DEFINED)
-#define LUID_DEFINED 1
-#define _LUID_DEFINED 1
-typedef struct _LUID {
-    ULONG LowPart;
-    LONG HighPart;
-} LUID, *PLUID;
-#endif
-
-#ifndef NT_SUCCESS
-#define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
-#endif
-
-/* ---- status codes (exact NT values) ------------------------------------
- * Every NT status code libnmr uses is defined here, once, each only if it
- * is not a macro already, and listed once in NMR_STATUS_MAP below.  The
- * first seven are the codes the Windows NMR itself returns; the last three
- * are returned by libnmr's extensions (<nmr/registrar.h>, <nmr/guard.h>). */
-#ifndef STATUS_SUCCESS
-#define STATUS_SUCCESS ((NTSTATUS)0x00000000L)
-#endif
-#ifndef STATUS_PENDING
-#define STATUS_PENDING ((NTSTATUS)0x00000103L)
-#endif
-#ifndef STATUS_NOINTERFACE
-#define STATUS_NOINTERFACE ((NTSTATUS)0xC00002B9L)
-#endif
-#ifndef STATUS_INSUFFICIENT_RESOURCES
-#define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
-#endif
-#ifndef STATUS_INVALID_PARAMETER
-#define STATUS_INVALID_PARAMETER ((NTSTATUS)0xC000000DL)
-#endif
-#ifndef STATUS_INVALID_DEVICE_STATE
-#define STATUS_INVALID_DEVICE_STATE ((NTSTATUS)0xC0000184L)
-#endif
-#ifndef STATUS_POSSIBLE_DEADLOCK
-#define STATUS_POSSIBLE_DEADLOCK ((NTSTATUS)0xC0000194L)
-#endif
-#ifndef STATUS_TIMEOUT
-#define STATUS_TIMEOUT ((NTSTATUS)0x00000102L) /* NT_SUCCESS() is true */
-#endif
-#ifndef STATUS_DEVICE_BUSY
-#define STATUS_DEVICE_BUSY ((NTSTATUS)0x80000011L)
-#endif
-#ifndef STATUS_DEVICE_NOT_READY
-#define STATUS_DEVICE_NOT_READY ((NTSTATUS)0xC00000A3L)
-#endif
-
-/* The list of the codes above, one XX(name) each (the libuv UV_ERRNO_MAP
- * pattern): nmr_status_name (<nmr/diag.h>) knows exactly these.  A new
- * code gets its guarded definition above and its line here. */
-#define NMR_STATUS_MAP(XX)                                                     \
-    XX(STATUS_SUCCESS)                                                         \
-    XX(STATUS_PENDING)                                                         \
-    XX(STATUS_NOINTERFACE)                                                     \
-    XX(STATUS_INSUFFICIENT_RESOURCES)                                          \
-    XX(STATUS_INVALID_PARAMETER)                                               \
-    XX(STATUS_INVALID_DEVICE_STATE)                                            \
-    XX(STATUS_POSSIBLE_DEADLOCK)                                               \
-    XX(STATUS_TIMEOUT)                                                         \
-    XX(STATUS_DEVICE_BUSY)                                                     \
-    XX(STATUS_DEVICE_NOT_READY)
 
 /* ---- NPI identity ------------------------------------------------------ */
 typedef GUID NPIID;

@@ -221,7 +221,10 @@ static void test_status_names(void)
     CHECK(strcmp(nmr_status_name(STATUS_INVALID_PARAMETER), "STATUS_INVALID_PARAMETER") == 0);
     CHECK(strcmp(nmr_status_name(STATUS_INVALID_DEVICE_STATE),
                  "STATUS_INVALID_DEVICE_STATE") == 0);
-    CHECK(strcmp(nmr_status_name((NTSTATUS)0xC0000001), "(other status)") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_UNSUCCESSFUL), "STATUS_UNSUCCESSFUL") == 0);
+    CHECK(strcmp(nmr_status_name(STATUS_SHUTDOWN_IN_PROGRESS),
+                 "STATUS_SHUTDOWN_IN_PROGRESS") == 0);
+    CHECK(strcmp(nmr_status_name((NTSTATUS)0xC0001234), "(other status)") == 0);
 }
 
 /* ---- the case table (tests/lib/runner.h): each case runs in its own

@@ -47,7 +47,11 @@ extern "C" {
     /* a wait is held up (nmr/registrar.h) */                                  \
     XX(NMR_DIAG_WAIT_STUCK, 6, REPORT)                                         \
     /* what a refused nmr_registrar_destroy left */                            \
-    XX(NMR_DIAG_REGISTRAR_BUSY, 7, REPORT)
+    XX(NMR_DIAG_REGISTRAR_BUSY, 7, REPORT)                                     \
+    /* a driver broke an IRQL, lock or pool rule (docs/km.md) */               \
+    XX(NMR_MISUSE_VERIFIER, 8, MISUSE)                                         \
+    /* a driver's ASSERT or NT_ASSERT failed (docs/km.md) */                   \
+    XX(NMR_MISUSE_ASSERT, 9, MISUSE)
 
 typedef enum nmr_misuse_kind {
 #define NMR_MISUSE_ENUM_(name, value, cls) name = value,
@@ -79,8 +83,8 @@ NMR_API nmr_misuse_hook_fn *nmr_diag_set_hook(nmr_misuse_hook_fn *hook,
  * STATUS_POSSIBLE_DEADLOCK at once (nothing waited). */
 NMR_API NTSTATUS nmr_diag_sync(void);
 
-/* How many misuse reports (the kinds of class MISUSE in NMR_MISUSE_MAP,
- * 1 to 5) this process has made so far. */
+/* How many misuse reports (the kinds of class MISUSE in NMR_MISUSE_MAP:
+ * 1 to 5, 8 and 9) this process has made so far. */
 NMR_API unsigned long long nmr_diag_misuse_count(void);
 
 /* Strict mode: 1 = abort on misuse, 0 = report and go on, -1 = follow the

@@ -51,27 +51,7 @@
 extern "C" {
 #endif
 
-#if !defined(_NTDEF_) && !defined(NMR_BOOLEAN_DEFINED)
-#define NMR_BOOLEAN_DEFINED 1
-typedef UCHAR BOOLEAN;
-#endif
-#ifndef TRUE
-#define TRUE 1
-#endif
-#ifndef FALSE
-#define FALSE 0
-#endif
-
-#if !defined(_NTDEF_) && !defined(NMR_POOL_TYPE_DEFINED)
-#define NMR_POOL_TYPE_DEFINED 1
-/* Accepted for source compatibility; user-mode memory has one pool. */
-typedef enum _POOL_TYPE {
-    NonPagedPool = 0,
-    PagedPool = 1,
-    NonPagedPoolNx = 512
-} POOL_TYPE;
-typedef size_t SIZE_T;
-#endif
+/* BOOLEAN, TRUE, FALSE, POOL_TYPE and SIZE_T come from <nmr/nt.h>. */
 
 #if defined(__GNUC__)
 #define NMR_LIKELY(x) __builtin_expect(!!(x), 1)

@@ -33,6 +33,7 @@
 #include "base/clock.h"
 #include "base/misuse.h"
 #include "core/trace.h"
+#include "base/verify.h"
 
 #include <assert.h>
 
@@ -115,6 +116,7 @@ static void run_cleanups(nmr_binding *b)
             continue;
         nmr_frame f;
         nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_CLEANUP);
+        nmr_callstack_verify(&f, side, (const void *)(uintptr_t)fn);
         fn(b->ctx[side]);
         nmr_callstack_pop(&f);
     }
@@ -208,6 +210,7 @@ void nmr_binding_detach(nmr_binding *b)
             nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0);
         nmr_frame f;
         nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_DETACH);
+        nmr_callstack_verify(&f, side, (const void *)(uintptr_t)b->reg[side]->detach);
         NTSTATUS s = b->reg[side]->detach(b->ctx[side]);
         nmr_callstack_pop(&f);
 
@@ -269,6 +272,7 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
                 nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
             nmr_frame f;
             nmr_callstack_push(&f, b, client, provider, NMR_CB_CLIENT_ATTACH);
+            nmr_callstack_verify(&f, NMR_CLIENT, (const void *)(uintptr_t)client->attach.client);
             s = client->attach.client(h, client->context, provider->instance);
             nmr_callstack_pop(&f);
         }
@@ -341,6 +345,7 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
                                  PVOID *ProviderBindingContext,
                                  const VOID **ProviderDispatch)
 {
+    NMR_VERIFY_IRQL("NmrClientAttachProvider", NMR_PASSIVE_LEVEL);
     struct nmr_object *o = nmr_handle_ref(NmrBindingHandle, NMR_HANDLE_BINDING);
     if (o == NULL)
         return STATUS_INVALID_PARAMETER;
@@ -368,6 +373,7 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
     nmr_frame f;
     b->in_provider_attach = 1;
     nmr_callstack_push(&f, b, client, provider, NMR_CB_PROVIDER_ATTACH);
+    nmr_callstack_verify(&f, NMR_PROVIDER, (const void *)(uintptr_t)provider->attach.provider);
     s = provider->attach.provider(NmrBindingHandle, provider->context,
                                   client->instance, ClientBindingContext,
                                   ClientDispatch, &pctx, &pdispatch);
@@ -431,10 +437,12 @@ static void detach_complete(HANDLE h, nmr_side side)
 
 VOID NmrClientDetachProviderComplete(HANDLE NmrBindingHandle)
 {
+    NMR_VERIFY_IRQL("NmrClientDetachProviderComplete", NMR_DISPATCH_LEVEL);
     detach_complete(NmrBindingHandle, NMR_CLIENT);
 }
 
 VOID NmrProviderDetachClientComplete(HANDLE NmrBindingHandle)
 {
+    NMR_VERIFY_IRQL("NmrProviderDetachClientComplete", NMR_DISPATCH_LEVEL);
     detach_complete(NmrBindingHandle, NMR_PROVIDER);
 }

@@ -21,6 +21,7 @@ void nmr_callstack_push(nmr_frame *f, const void *binding,
     f->reg[0] = client_reg;
     f->reg[1] = provider_reg;
     f->what = what;
+    f->v.on = 0;
     f->up = top;
     top = f;
 }
@@ -31,10 +32,25 @@ void nmr_callstack_push_queue(nmr_frame *f, struct nmr_binding *const *head)
     f->queue = head;
 }
 
+/* The callback's name, for the verifier's messages. */
+static const char *callback_name(const nmr_frame *f)
+{
+    static const char *const names[][2] = {
+        [NMR_CB_CLIENT_ATTACH] = {"ClientAttachProvider", "ClientAttachProvider"},
+        [NMR_CB_PROVIDER_ATTACH] = {"ProviderAttachClient", "ProviderAttachClient"},
+        [NMR_CB_DETACH] = {"ClientDetachProvider", "ProviderDetachClient"},
+        [NMR_CB_CLEANUP] = {"ClientCleanupBindingContext", "ProviderCleanupBindingContext"},
+        [NMR_CB_QUEUE] = {"(queued detaches)", "(queued detaches)"},
+    };
+    return names[f->what][f->side == NMR_PROVIDER];
+}
+
 void nmr_callstack_pop(nmr_frame *f)
 {
     assert(top == f);
     top = f->up;
+    if (f->v.on)
+        nmr__verify_leave(&f->v, callback_name(f), f->fn);
 }
 
 int nmr_callstack_inside(const void *binding, nmr_callback what)

@@ -18,9 +18,15 @@
  * deregistration runs its bindings' detaches one after the other): *queue
  * is the first binding not yet started, and the rest follow through
  * work_next.  Only the owning thread touches that list.
+ *
+ * With the driver verifier on (base/verify.h), a callback's frame also
+ * holds what the thread's IRQL and locks were when it was called; the pop
+ * reports a callback that returns holding a lock or at another IRQL.
  */
 #ifndef NMR_SRC_CALLSTACK_H
 #define NMR_SRC_CALLSTACK_H
+
+#include "base/verify.h"
 
 typedef enum nmr_callback {
     NMR_CB_CLIENT_ATTACH,
@@ -38,12 +44,26 @@ typedef struct nmr_frame {
     const void *reg[2]; /* the binding's client and provider registrations */
     struct nmr_binding *const *queue; /* NMR_CB_QUEUE: the list's head */
     nmr_callback what;
+    /* the verifier's part: set by nmr_callstack_verify, checked by pop */
+    const void *fn;   /* the callback */
+    int side;         /* NMR_CLIENT or NMR_PROVIDER: whose callback */
+    nmr_vsnap v;      /* v.on is 0 when there is nothing to check */
 } nmr_frame;
 
 void nmr_callstack_push(nmr_frame *f, const void *binding,
                         const void *client_reg, const void *provider_reg,
                         nmr_callback what);
 void nmr_callstack_pop(nmr_frame *f);
+/* After the push of a callback's frame: remember, for the verifier, the
+ * callback fn of side and the thread's IRQL and locks. */
+static inline void nmr_callstack_verify(nmr_frame *f, int side, const void *fn)
+{
+    if (nmr_verify_on()) {
+        f->fn = fn;
+        f->side = side;
+        nmr__verify_enter(&f->v);
+    }
+}
 /* Push a queue frame for the list whose head is *head (NMR_CB_QUEUE). */
 void nmr_callstack_push_queue(nmr_frame *f, struct nmr_binding *const *head);
 

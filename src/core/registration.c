@@ -34,6 +34,7 @@
 #include "core/registrar.h"
 #include "core/trace.h"
 #include "core/report.h"
+#include "base/verify.h"
 
 #include <assert.h>
 #include <stddef.h>
@@ -387,6 +388,7 @@ static NTSTATUS register_any(const nmr_registrar *registrar, const void *chars,
 NTSTATUS NmrRegisterClient(PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
                            PVOID ClientContext, PHANDLE NmrClientHandle)
 {
+    NMR_VERIFY_IRQL("NmrRegisterClient", NMR_PASSIVE_LEVEL);
     return register_any(NULL, ClientCharacteristics, NMR_CLIENT, ClientContext,
                         NmrClientHandle);
 }
@@ -394,6 +396,7 @@ NTSTATUS NmrRegisterClient(PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
 NTSTATUS NmrRegisterProvider(PNPI_PROVIDER_CHARACTERISTICS ProviderCharacteristics,
                              PVOID ProviderContext, PHANDLE NmrProviderHandle)
 {
+    NMR_VERIFY_IRQL("NmrRegisterProvider", NMR_PASSIVE_LEVEL);
     return register_any(NULL, ProviderCharacteristics, NMR_PROVIDER, ProviderContext,
                         NmrProviderHandle);
 }
@@ -402,6 +405,7 @@ NTSTATUS nmr_register_client_ex(nmr_registrar *registrar,
                                 PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
                                 PVOID ClientContext, PHANDLE NmrClientHandle)
 {
+    NMR_VERIFY_IRQL("nmr_register_client_ex", NMR_PASSIVE_LEVEL);
     return register_any(registrar, ClientCharacteristics, NMR_CLIENT, ClientContext,
                         NmrClientHandle);
 }
@@ -410,36 +414,43 @@ NTSTATUS nmr_register_provider_ex(nmr_registrar *registrar,
                                   PNPI_PROVIDER_CHARACTERISTICS ProviderCharacteristics,
                                   PVOID ProviderContext, PHANDLE NmrProviderHandle)
 {
+    NMR_VERIFY_IRQL("nmr_register_provider_ex", NMR_PASSIVE_LEVEL);
     return register_any(registrar, ProviderCharacteristics, NMR_PROVIDER,
                         ProviderContext, NmrProviderHandle);
 }
 
 NTSTATUS NmrDeregisterClient(HANDLE NmrClientHandle)
 {
+    NMR_VERIFY_IRQL("NmrDeregisterClient", NMR_DISPATCH_LEVEL);
     return reg_deregister(NmrClientHandle, NMR_CLIENT);
 }
 
 NTSTATUS NmrDeregisterProvider(HANDLE NmrProviderHandle)
 {
+    NMR_VERIFY_IRQL("NmrDeregisterProvider", NMR_DISPATCH_LEVEL);
     return reg_deregister(NmrProviderHandle, NMR_PROVIDER);
 }
 
 NTSTATUS NmrWaitForClientDeregisterComplete(HANDLE NmrClientHandle)
 {
+    NMR_VERIFY_IRQL("NmrWaitForClientDeregisterComplete", NMR_APC_LEVEL);
     return reg_wait(NmrClientHandle, NMR_CLIENT, -1);
 }
 
 NTSTATUS NmrWaitForProviderDeregisterComplete(HANDLE NmrProviderHandle)
 {
+    NMR_VERIFY_IRQL("NmrWaitForProviderDeregisterComplete", NMR_APC_LEVEL);
     return reg_wait(NmrProviderHandle, NMR_PROVIDER, -1);
 }
 
 NTSTATUS nmr_wait_client_timeout(HANDLE NmrClientHandle, ULONG timeout_ms)
 {
+    NMR_VERIFY_IRQL("nmr_wait_client_timeout", NMR_APC_LEVEL);
     return reg_wait(NmrClientHandle, NMR_CLIENT, (long long)timeout_ms);
 }
 
 NTSTATUS nmr_wait_provider_timeout(HANDLE NmrProviderHandle, ULONG timeout_ms)
 {
+    NMR_VERIFY_IRQL("nmr_wait_provider_timeout", NMR_APC_LEVEL);
     return reg_wait(NmrProviderHandle, NMR_PROVIDER, (long long)timeout_ms);
 }

@@ -48,6 +48,7 @@
 #include "base/alloc.h"
 #include "base/misuse.h"
 #include "base/thread_key.h"
+#include "base/verify.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -103,6 +104,7 @@ void nmr_rundown_ref_wake(PEX_RUNDOWN_REF ref)
 
 VOID ExWaitForRundownProtectionRelease(PEX_RUNDOWN_REF ref)
 {
+    NMR_VERIFY_IRQL("ExWaitForRundownProtectionRelease", NMR_APC_LEVEL);
     uintptr_t v = __atomic_fetch_or(&ref->Count, NMR_RUNDOWN_ACTIVE, __ATOMIC_ACQ_REL);
     if ((v >> 1) == 0)
         return;
@@ -423,6 +425,7 @@ static void wake_waiter(void *context, BOOLEAN inline_call)
 
 VOID ExWaitForRundownProtectionReleaseCacheAware(PEX_RUNDOWN_REF_CACHE_AWARE ref)
 {
+    NMR_VERIFY_IRQL("ExWaitForRundownProtectionReleaseCacheAware", NMR_APC_LEVEL);
     if (ref == NULL) {
         nmr_report_misuse(NMR_MISUSE_RUNDOWN,
                           "ExWaitForRundownProtectionReleaseCacheAware: NULL object");

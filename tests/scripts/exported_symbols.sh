@@ -34,13 +34,28 @@ declared_in "$inc/netioddk.h" > "$TMP/declared_windows"
 ext_headers=()
 for h in $(public_headers); do
     [[ "$h" == nmr/* ]] || continue
+    [[ "$h" == nmr/km.h ]] && continue   # defined in libnmr-km, not here
     if [[ -f "$inc/$h" ]]; then ext_headers+=("$inc/$h")
     else ext_headers+=("$NMR_GENERATED_INCLUDE_DIR/$h"); fi
 done
 grep -qx 'nmr/version.h' < <(public_headers) ||
     fail "the generated nmr/version.h is missing (NMR_GENERATED_INCLUDE_DIR='${NMR_GENERATED_INCLUDE_DIR:-}')"
 declared_in "${ext_headers[@]}" | comm -23 - "$TMP/declared_windows" > "$TMP/declared_ext"
-sort -u "$TMP/declared_windows" "$TMP/declared_ext" > "$TMP/declared"
+# The private interface between libnmr.so and libnmr-km.so (the driver
+# verifier's state, src/base/verify.h): exported, declared with NMR_API in
+# that internal header, and named nmr__* so no one takes it for API.
+src_inc=(-I"$NMR_SOURCE_DIR/src")
+"$NMR_CC" -E -P -x c -std=c11 "${PUBLIC_INC[@]}" "${src_inc[@]}" "-DNMR_API=$marker" \
+    "$NMR_SOURCE_DIR/src/base/verify.h" | tr '\n' ' ' | tr ';' '\n' | grep -F "$marker" |
+    sed -E "s/^.*$marker//; s/__attribute__[[:space:]]*\(\(([^()]|\([^()]*\))*\)\)//g" |
+    sed -E 's/^([^(]*[^A-Za-z0-9_(])?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*$/\2/' |
+    sort -u | comm -23 - <(sort -u "$TMP/declared_windows" "$TMP/declared_ext") \
+    > "$TMP/declared_private"
+[[ -s "$TMP/declared_private" ]] || fail "no private export found in src/base/verify.h (parse broken?)"
+if grep -v '^nmr__' "$TMP/declared_private"; then
+    fail "src/base/verify.h exports the names above: private exports must start with nmr__"
+fi
+sort -u "$TMP/declared_windows" "$TMP/declared_ext" "$TMP/declared_private" > "$TMP/declared"
 
 # Sanity of the parse, and of the Windows face: netioddk.h declares the
 # nine functions of docs/rules.md section 3 and nothing else.

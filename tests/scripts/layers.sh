@@ -17,6 +17,7 @@ import os, re, sys
 
 root = sys.argv[1]
 allowed, public, order = {}, {}, []
+public_path, public_dir_of = {}, {}
 table = os.path.join(root, "src", "layers.txt")
 if not os.path.exists(table):
     sys.exit("FAIL: src/layers.txt is missing: the layers of src/ are written nowhere")
@@ -26,7 +27,19 @@ for line in open(table):
         continue
     if line.startswith("public "):
         _, name, layer = line.split()
+        if name.endswith("/*"):
+            # every header under include/DIR/, included by its name there
+            # (the kernel-mode layer's <ntddk.h> lives in include/km/)
+            d = name[:-2]
+            for dp, _, ns in os.walk(os.path.join(root, "include", d)):
+                for f in ns:
+                    key = os.path.relpath(os.path.join(dp, f), os.path.join(root, "include", d))
+                    public[key] = layer
+                    public_path[key] = os.path.join("include", d, key)
+                    public_dir_of[os.path.join(d, key)] = key
+            continue
         public[name] = layer
+        public_path[name] = os.path.join("include", name)
         continue
     layer, _, below = line.partition(":")
     allowed[layer.strip()] = set(below.split())
@@ -66,7 +79,7 @@ def check_src(rel, layer):
         elif name in public:
             if public[name] not in ok:
                 problems.append(where + ": the public header of %s, above %s" % (public[name], layer))
-            edges.setdefault(rel, set()).add(os.path.join("include", name))
+            edges.setdefault(rel, set()).add(public_path[name])
 
 for layer in allowed:
     d = os.path.join(root, "src", layer)
@@ -84,6 +97,7 @@ for dirpath, _, names in os.walk(os.path.join(root, "include")):
     for f in sorted(names):
         rel = os.path.relpath(os.path.join(dirpath, f), root)
         name = os.path.relpath(rel, "include")
+        name = public_dir_of.get(name, name)
         files += 1
         mine = public.get(name)
         if mine is None:
@@ -97,7 +111,7 @@ for dirpath, _, names in os.walk(os.path.join(root, "include")):
                 other = public[inc_name]
                 if mine != "tools" and other != mine and other not in allowed.get(mine, ()):
                     problems.append(where + ": %s is above %s" % (other, mine))
-                edges.setdefault(rel, set()).add(os.path.join("include", inc_name))
+                edges.setdefault(rel, set()).add(public_path[inc_name])
 
 # tools/: the public headers and its own files, nothing of src/.
 for dirpath, _, names in os.walk(os.path.join(root, "tools")):
