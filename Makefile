@@ -2,7 +2,9 @@
 # Thin wrapper over CMake and the test tools.
 #
 #   make            build (build/)
-#   make demo       build and run the hot-swap demo (nmrhost, examples/modules/)
+#   make demo       build and run the hot-swap demo (nmrhost, examples/modules/),
+#                   then the same for two Windows drivers (examples/drivers/)
+#   make demo-drivers  the drivers' demo alone
 #   make demo-asan  the same demo under ASan+UBSan
 #   make check      the whole suite: plain, ASan+UBSan, TSan (threaded tests;
 #                   Debug, then optimised), then the optional layers whose
@@ -38,7 +40,7 @@ FUZZ_BUILD ?= build-fuzz
 SUMMARY ?= $(BUILD)/check-summary
 CHECK_SUMMARY = tests/scripts/check_summary.sh
 
-.PHONY: all demo demo-asan check check-plain check-asan check-tsan check-tsan-opt \
+.PHONY: all demo demo-drivers demo-asan check check-plain check-asan check-tsan check-tsan-opt \
         check-optional bench stress fuzz model coverage install clean
 
 all:
@@ -52,6 +54,16 @@ demo:
 	$(CMAKE) --build $(BUILD) -j $(JOBS) --target host_demo_deps
 	NMRHOST_OUT=$(BUILD) $(BUILD)/tools/nmrhost/nmrhost --progress=on -M $(BUILD)/modules \
 	  examples/modules/demo.nmr
+	@$(MAKE) --no-print-directory demo-drivers
+
+# Two Windows NPI drivers built with the kernel-mode layer (docs/km.md):
+# nmrhost loads them, hot-swaps the provider with calls in flight and
+# unloads both, with the verifier on (examples/drivers/drivers.nmr).
+demo-drivers:
+	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) >/dev/null
+	$(CMAKE) --build $(BUILD) -j $(JOBS) --target host_drivers_demo_deps
+	$(BUILD)/tools/nmrhost/nmrhost --progress=on -M $(BUILD)/modules \
+	  examples/drivers/drivers.nmr
 
 # The same demo under ASan+UBSan (leak detection on).
 demo-asan:

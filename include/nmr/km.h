@@ -39,8 +39,12 @@ typedef NTSTATUS nmr_km_entry_fn(void *driver_object, void *registry_path);
  * base is the start of the driver's mapping (dladdr's dli_fbase): pool,
  * threads and reports are attributed to the driver by it.  Returns what
  * DriverEntry returned; on STATUS_SUCCESS (any NT_SUCCESS status) *out is
- * the driver, otherwise *out is NULL and nothing is kept.  Locks held or
- * the IRQL changed when the entry returns are reported by the verifier. */
+ * the driver, otherwise *out is NULL and no driver record is kept.  Locks
+ * held or the IRQL changed when the entry returns are reported by the
+ * verifier (and the host thread goes on at the IRQL it called at).  When
+ * a failed entry left something behind (pool, system threads, work
+ * items), that is reported too (NMR_MISUSE_VERIFIER), and the host must
+ * not unmap the object while nmr_km_object_residue(base) is not empty. */
 NMR_API NTSTATUS nmr_km_driver_start(nmr_km_entry_fn *entry, const char *name,
                                      const void *base, nmr_km_driver **out);
 
@@ -74,6 +78,11 @@ typedef struct nmr_km_residue {
 } nmr_km_residue;
 
 NMR_API void nmr_km_driver_residue(const nmr_km_driver *driver, nmr_km_residue *out);
+
+/* The same for whatever code of the object mapped at base (dli_fbase)
+ * holds, with or without a driver record: for a driver whose DriverEntry
+ * failed, or after nmr_km_driver_free. */
+NMR_API void nmr_km_object_residue(const void *base, nmr_km_residue *out);
 
 /* Write a tag as Windows tools show it: its four bytes in memory order, so
  * the source's 'pmeT' shows as "Temp"; non-printing bytes as '.'.  buf

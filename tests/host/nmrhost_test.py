@@ -451,6 +451,28 @@ def test_bt_summary(e):
     print("END prints %s: hex handles, ms" % ", ".join("@" + n for n in printed))
 
 
+# ---- issue 15: a driver that crashes in DriverEntry --------------------------
+def test_driver_crash(e):
+    """A SIGSEGV in DriverEntry kills nmrhost (a process cannot survive it),
+    after one line on standard error that says so and names the driver.
+    Under AddressSanitizer, its report follows and it ends the process."""
+    r = e.run("--progress=off", "-M", e.moddir, "-c",
+              "load ping_provider_v1; load baddrv_crash; echo survived")
+    print(r.stdout + r.stderr)
+    check("survived" not in r.stdout, "nmrhost went on after the crash")
+    check(re.search(r"nmrhost: fatal signal SIGSEGV \(address 0x10\) during DriverEntry "
+                    r"of baddrv_crash: a module or driver crashed the process", r.stderr),
+          "no line naming the signal and the driver")
+    asan = "AddressSanitizer" in r.stderr
+    if asan:
+        check(r.returncode != 0, "exit status 0 under ASan")
+        print("(ASan build: its SEGV report ended the process, exit status %d)" % r.returncode)
+    else:
+        check(r.returncode == -signal.SIGSEGV,
+              "exit status %d, not killed by SIGSEGV" % r.returncode)
+        print("killed by SIGSEGV, as said")
+
+
 def main():
     if len(sys.argv) != 5:
         print(__doc__)

@@ -84,8 +84,8 @@ static int cmd_load(cmd_call *c, int argc, char **argv, const char *rest)
     if (host_load(argv[1], argc - 2, argv + 2, &m, c->why, sizeof c->why) != 0)
         return -1;
     if (!c->s->quiet)
-        out_line("loaded %s from %s (%.2f ms)", m->name, m->path,
-                 (double)(host_now_ns() - t0) / 1e6);
+        out_line("loaded %s%s from %s (%.2f ms)", m->kind == HOST_DRIVER ? "driver " : "",
+                 m->name, m->path, (double)(host_now_ns() - t0) / 1e6);
     return 0;
 }
 
@@ -104,8 +104,10 @@ static int cmd_unload(cmd_call *c, int argc, char **argv, const char *rest)
     if (host_unload(m, &t, c->why, sizeof c->why) != 0)
         return -1;
     if (!c->s->quiet)
-        out_line("unloaded %s: unload entry %.2f ms, check %.2f ms, dlclose %.2f ms; "
-                 "%.2f ms in all; no longer mapped", argv[1], (double)t.unload_ns / 1e6,
+        out_line("unloaded %s%s: %s %.2f ms, check %.2f ms, dlclose %.2f ms; "
+                 "%.2f ms in all; no longer mapped", m->kind == HOST_DRIVER ? "driver " : "",
+                 argv[1], m->kind == HOST_DRIVER ? "DriverUnload" : "unload entry",
+                 (double)t.unload_ns / 1e6,
                  (double)t.check_ns / 1e6, (double)t.dlclose_ns / 1e6,
                  (double)t.total_ns / 1e6);
     return 0;
@@ -352,12 +354,15 @@ static int cmd_expect_fail(cmd_call *c, int argc, char **argv, const char *rest)
 static const command commands[] = {
     { "load", 1, -1, "load PATH|NAME [ARG...]",
       "dlopen a module, call its load entry with NAME ARG... (NAME is looked for on the "
-      "module path as NAME and NAME.so)", cmd_load },
+      "module path as NAME and NAME.so); or a driver (it exports DriverEntry): call "
+      "DriverEntry, which takes no ARG", cmd_load },
     { "unload", 1, 1, "unload NAME",
-      "call the module's unload entry, check that it left nothing in the registrar, then "
-      "dlclose it and check it is unmapped; if something is left, keep it resident and say "
-      "what (unload NAME again checks again)", cmd_unload },
-    { "list", 0, 0, "list", "the modules and their registrations", cmd_list },
+      "call the module's unload entry (a driver's DriverUnload), check that it left nothing "
+      "in the registrar (a driver: no pool, thread or work item either), then dlclose it and "
+      "check it is unmapped; if something is left, keep it resident and say what (unload "
+      "NAME again checks again)", cmd_unload },
+    { "list", 0, 0, "list", "the modules and drivers, their kind and registrations",
+      cmd_list },
     { "bindings", 0, 0, "bindings", "the binding graph as text", cmd_bindings },
     { "graph", 1, 1, "graph FILE.dot",
       "write the binding graph as Graphviz DOT, and FILE.png when 'dot' is installed",
@@ -439,9 +444,10 @@ static void unload_at_end(session *s, host_module *m)
     }
 }
 
-/* Every module, newest first: the loaded ones, and the resident ones whose
- * unload entry is still running (given up on after a timeout or a Ctrl-C),
- * waited for again.  A Ctrl-C here says what the unload in progress waits
+/* Every module, newest first: the loaded ones (but drivers that set no
+ * DriverUnload, which stay), and the resident ones whose unload entry is
+ * still running (given up on after a timeout or a Ctrl-C), waited for
+ * again.  A Ctrl-C here says what the unload in progress waits
  * for; a second one stops waiting for that module (it stays mapped). */
 void commands_unload_all(session *s)
 {
@@ -453,7 +459,7 @@ void commands_unload_all(session *s)
         return;
     n = 0;
     for (host_module *m = host_modules(); m != NULL; m = m->next)
-        if (m->state == HOST_LOADED || host_unload_running(m))
+        if ((m->state == HOST_LOADED && host_can_unload(m)) || host_unload_running(m))
             todo[n++] = m;
     host_set_intr_policy(HOST_INTR_REPORT);
     if (n != 0 && s->interrupted)
@@ -464,7 +470,10 @@ void commands_unload_all(session *s)
             unload_at_end(s, todo[i]);
     free(todo);
     host_set_intr_policy(HOST_INTR_STOP);
-    for (host_module *m = host_modules(); m != NULL; m = m->next)
+    for (host_module *m = host_modules(); m != NULL; m = m->next) {
         if (m->state == HOST_RESIDENT)
             out_line("nmrhost: %s stays mapped until exit: %s", m->name, m->why);
+        else if (!host_can_unload(m))   /* as on Windows: not a failure of the session */
+            out_line("nmrhost: %s stays loaded until exit: it set no DriverUnload", m->name);
+    }
 }

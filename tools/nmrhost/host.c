@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * host.c - the module table of nmrhost: load, safe unload, stats (see
- * host.h).  The rule it enforces: a module's shared object is dlclose()d
- * only when the registrar holds nothing of it any more; otherwise it stays
- * resident and the host says what is left.
+ * host.h), for modules and drivers alike.  The rule it enforces: a
+ * module's shared object is dlclose()d only when the registrar holds
+ * nothing of it any more (and, for a driver, libnmr-km no pool, thread or
+ * work item of it); otherwise it stays resident and the host says what is
+ * left.
  */
 #define _GNU_SOURCE /* dladdr, realpath */
 #include "host.h"
@@ -18,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -35,17 +38,22 @@ static unsigned long n_loads, n_unloads, n_resident;
 static atomic_ulong n_misuse, n_watchdog;
 static host_intr_policy intr_policy = HOST_INTR_STOP;
 
-/* The module being unloaded, for the watchdog's reports. */
-static pthread_mutex_t unloading_lock = PTHREAD_MUTEX_INITIALIZER;
-static char unloading_name[HOST_NAME_LEN];
+/* What the host thread is doing with which module ("unload of badmod",
+ * "DriverEntry of ping_client"), for the reports made meanwhile.  Written
+ * under doing_lock; read under it, except by a fatal-signal handler
+ * (host_doing), which is why the last byte is never written. */
+static pthread_mutex_t doing_lock = PTHREAD_MUTEX_INITIALIZER;
+static char doing_text[HOST_NAME_LEN + 32];
 
-/* A running unload entry (on its helper thread). */
+/* A running unload entry (on its helper thread): a module's unload entry,
+ * or nmr_km_driver_unload for a driver (its DriverUnload). */
 typedef struct unload_job {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int done;                      /* [lock] */
     NTSTATUS status;               /* [lock] */
-    nmr_module_unload_fn *unload;
+    nmr_module_unload_fn *unload;  /* NULL for a driver */
+    nmr_km_driver *driver;
     pthread_t thread;
 } unload_job;
 
@@ -63,34 +71,72 @@ uint64_t host_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Append to the string in buf (size bytes in all), cutting it short when
+ * it does not fit: the reasons built from several parts may be long. */
+static void appendf(char *buf, size_t size, const char *format, ...) OUT_PRINTF(3, 4);
+
+static void appendf(char *buf, size_t size, const char *format, ...)
+{
+    size_t len = strlen(buf);
+    if (len + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(buf + len, size - len, format, ap);
+    va_end(ap);
+}
+
 /* ---- diagnostics from libnmr -------------------------------------------- */
 static void diag_hook(void *context, nmr_misuse_kind kind, const char *message)
 {
     (void)context;
-    char who[HOST_NAME_LEN];
-    pthread_mutex_lock(&unloading_lock);
-    snprintf(who, sizeof who, "%s", unloading_name);
-    pthread_mutex_unlock(&unloading_lock);
+    char doing[sizeof doing_text];
+    pthread_mutex_lock(&doing_lock);
+    snprintf(doing, sizeof doing, "%s", doing_text);
+    pthread_mutex_unlock(&doing_lock);
     if (kind == NMR_DIAG_WAIT_STUCK) {
         atomic_fetch_add(&n_watchdog, 1);
-        if (who[0] != '\0')
-            out_line("nmrhost: watchdog: unload of %s is waiting: %s", who, message);
+        if (doing[0] != '\0')
+            out_line("nmrhost: watchdog: %s is waiting: %s", doing, message);
         else
             out_line("nmrhost: watchdog: %s", message);
     } else if (kind == NMR_DIAG_REGISTRAR_BUSY) {
         out_line("nmrhost: registrar: %s", message);
     } else {
+        /* the verifier's reports name the code by its object already
+         * ("baddrv.so+0x1234"); this adds what the host was doing */
         atomic_fetch_add(&n_misuse, 1);
-        out_line("nmrhost: libnmr reports misuse%s%s: %s", who[0] ? " during unload of " : "",
-                 who, message);
+        out_line("nmrhost: libnmr reports misuse%s%s: %s", doing[0] ? " during " : "", doing,
+                 message);
     }
+}
+
+/* what is "unload" or "DriverEntry"; NULL: nothing any more. */
+static void set_doing(const char *what, const char *name)
+{
+    pthread_mutex_lock(&doing_lock);
+    if (what == NULL)
+        memset(doing_text, 0, sizeof doing_text);
+    else
+        snprintf(doing_text, sizeof doing_text - 1, "%s of %s", what, name);
+    pthread_mutex_unlock(&doing_lock);
 }
 
 static void set_unloading(const char *name)
 {
-    pthread_mutex_lock(&unloading_lock);
-    snprintf(unloading_name, sizeof unloading_name, "%s", name != NULL ? name : "");
-    pthread_mutex_unlock(&unloading_lock);
+    set_doing(name != NULL ? "unload" : NULL, name);
+}
+
+const char *host_doing(void) { return doing_text; }
+
+const char *host_kind_name(const host_module *m)
+{
+    return m->kind == HOST_DRIVER ? "driver" : "module";
+}
+
+int host_can_unload(const host_module *m)
+{
+    return m->kind != HOST_DRIVER || m->driver == NULL || nmr_km_driver_can_unload(m->driver);
 }
 
 void host_set_intr_policy(host_intr_policy policy) { intr_policy = policy; }
@@ -301,6 +347,8 @@ static void module_name(const char *path, char *name, size_t size)
 
 static void free_module(host_module *m)
 {
+    if (m->driver != NULL)
+        nmr_km_driver_free(m->driver);
     free(m->path);
     free(m->real);
     free(m->iface.host_private);
@@ -328,6 +376,163 @@ static int close_and_check(host_module *m, char *why, size_t whysize)
         snprintf(why, whysize, "cannot read /proc/self/maps to check the unmapping");
         return -1;
     }
+    return 0;
+}
+
+/* The entry points: a module's pair, or a driver's DriverEntry (not
+ * both), each defined in the object itself, not in a library it links (a
+ * dlsym on the handle searches those too).  Sets m->kind and m->base.  0,
+ * or -1 with why. */
+static int find_entries(host_module *m, char *why, size_t whysize)
+{
+    void *sym;
+    sym = dlsym(m->dl, NMR_MODULE_LOAD_SYMBOL);
+    memcpy(&m->load, &sym, sizeof sym);
+    sym = dlsym(m->dl, NMR_MODULE_UNLOAD_SYMBOL);
+    memcpy(&m->unload, &sym, sizeof sym);
+    sym = dlsym(m->dl, HOST_DRIVER_ENTRY_SYMBOL);
+    memcpy(&m->entry, &sym, sizeof sym);
+    sym = dlsym(m->dl, NMR_MODULE_STATS_SYMBOL);
+    memcpy(&m->stats, &sym, sizeof sym);
+    if (m->entry != NULL && (m->load != NULL || m->unload != NULL)) {
+        snprintf(why, whysize, "'%s' exports both %s and %s: is it a module or a driver? "
+                 "(export the entries of one kind only: see <nmr/module.h>, docs/host.md)",
+                 m->path, HOST_DRIVER_ENTRY_SYMBOL,
+                 m->load != NULL ? NMR_MODULE_LOAD_SYMBOL : NMR_MODULE_UNLOAD_SYMBOL);
+        return -1;
+    }
+    if (m->entry == NULL && m->load == NULL && m->unload == NULL) {
+        snprintf(why, whysize, "'%s' is not an NPI module or driver: it exports neither "
+                 "%s/%s nor %s (see <nmr/module.h>, docs/host.md)", m->path,
+                 NMR_MODULE_LOAD_SYMBOL, NMR_MODULE_UNLOAD_SYMBOL, HOST_DRIVER_ENTRY_SYMBOL);
+        return -1;
+    }
+    if (m->entry == NULL && (m->load == NULL || m->unload == NULL)) {
+        snprintf(why, whysize, "'%s' is not an NPI module: it does not export %s "
+                 "(see <nmr/module.h>)", m->path,
+                 m->load == NULL ? NMR_MODULE_LOAD_SYMBOL : NMR_MODULE_UNLOAD_SYMBOL);
+        return -1;
+    }
+    m->kind = m->entry != NULL ? HOST_DRIVER : HOST_MODULE;
+    const void *first = m->kind == HOST_DRIVER ? FN_ADDR(m->entry) : FN_ADDR(m->load);
+    Dl_info info;
+    if (dladdr(first, &info) == 0 || info.dli_fbase == NULL) {
+        snprintf(why, whysize, "cannot locate the mapping of '%s'", m->path);
+        return -1;
+    }
+    m->base = info.dli_fbase;
+    /* the object's own base, from its link map: where its first entry
+     * point must lie */
+    struct link_map *lm = NULL;
+    if (dlinfo(m->dl, RTLD_DI_LINKMAP, &lm) == 0 && lm != NULL && lm->l_name != NULL &&
+        dladdr(first, &info) != 0 && info.dli_fname != NULL &&
+        strcmp(info.dli_fname, lm->l_name) != 0) {
+        snprintf(why, whysize, "'%s': %s is not defined in the %s itself (it comes from %s)",
+                 m->path, m->kind == HOST_DRIVER ? HOST_DRIVER_ENTRY_SYMBOL
+                 : NMR_MODULE_LOAD_SYMBOL, host_kind_name(m), info.dli_fname);
+        return -1;
+    }
+    if (m->kind == HOST_MODULE &&
+        (dladdr(FN_ADDR(m->unload), &info) == 0 || info.dli_fbase != m->base)) {
+        snprintf(why, whysize, "'%s': %s is not defined in the module itself", m->path,
+                 NMR_MODULE_UNLOAD_SYMBOL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Say what a failed load or DriverEntry left (registrations; for a
+ * driver, also pool, threads and work items of its object) after "head"
+ * in why, and decide: 0 when nothing is left (unmapped, m freed), -1 when
+ * m is kept resident. */
+static int after_failed_load(host_module *m, char *why, size_t whysize, int n)
+{
+    module_private *priv = m->iface.host_private;
+    if (n < 0 || (size_t)n >= whysize)
+        n = 0;
+    residue r;
+    if (residue_take(m, &r) != 0) {
+        snprintf(why + n, whysize - (size_t)n, "; cannot check what it left "
+                 "(no snapshot): kept resident");
+        snprintf(m->why, sizeof m->why, "no snapshot to check its failed load");
+    } else {
+        nmr_km_residue k;
+        int km_left = residue_km_take(m, &k);
+        if (r.n != 0 || km_left) {
+            char summary[512] = "", kms[512] = "";
+            if (r.n != 0)
+                residue_summary(&r, summary, sizeof summary);
+            if (km_left)
+                residue_km_summary(&k, kms, sizeof kms);
+            out_line("nmrhost: %s's failed %s left%s:", m->name,
+                     m->kind == HOST_DRIVER ? HOST_DRIVER_ENTRY_SYMBOL : "load",
+                     km_left ? "" : " in the registrar");
+            residue_report(&r, "  ");
+            if (km_left)
+                residue_km_report(&k, "  ");
+            why[n] = '\0';
+            appendf(why, whysize, "; it left %s%s%s: kept resident", summary,
+                    summary[0] != '\0' && kms[0] != '\0' ? "; " : "", kms);
+            m->why[0] = '\0';
+            appendf(m->why, sizeof m->why, "failed %s left %s%s%s",
+                    m->kind == HOST_DRIVER ? HOST_DRIVER_ENTRY_SYMBOL : "load", summary,
+                    summary[0] != '\0' && kms[0] != '\0' ? "; " : "", kms);
+            residue_free(&r);
+        } else {
+            residue_free(&r);
+            unlink_loaded(m);
+            if (m->driver != NULL) {
+                nmr_km_driver_free(m->driver);
+                m->driver = NULL;
+            }
+            if (close_and_check(m, why + n, whysize - (size_t)n) == 0)
+                snprintf(why + n, whysize - (size_t)n, "%s",
+                         m->kind == HOST_DRIVER ? ": nothing left, unmapped"
+                         : "; nothing left, module unmapped");
+            free_module(m);
+            return 0;
+        }
+    }
+    m->state = HOST_RESIDENT;
+    priv->unload_returned = 1;     /* nothing will run its unload */
+    n_resident++;
+    return -1;
+}
+
+/* Start a driver whose DriverEntry was found: call it on this thread
+ * (libnmr-km makes its DRIVER_OBJECT and registry path).  As host_load. */
+static int start_driver(host_module *m, module_private *priv, host_module **out,
+                        char **margv, char *why, size_t whysize)
+{
+    free(margv);
+    m->state = HOST_LOADED;
+    m->iface.abi_version = NMR_MODULE_ABI_VERSION;
+    m->iface.size = sizeof m->iface;
+    m->iface.name = m->name;
+    m->iface.log = module_log;
+    append_loaded(m);              /* so that host_owner sees it */
+    set_doing(HOST_DRIVER_ENTRY_SYMBOL, m->name);
+    nmr_km_driver *driver = NULL;
+    NTSTATUS st = nmr_km_driver_start(m->entry, m->name, m->base, &driver);
+    set_doing(NULL, NULL);
+    m->driver = driver;
+    if (!NT_SUCCESS(st)) {
+        int n = snprintf(why, whysize, "%s: %s returned %s (0x%08x)", m->name,
+                         HOST_DRIVER_ENTRY_SYMBOL, nmr_status_name(st), (unsigned)st);
+        after_failed_load(m, why, whysize, n);
+        return -1;
+    }
+    if (driver == NULL) {          /* cannot happen: nmr_km_driver_start's contract */
+        snprintf(why, whysize, "%s: %s returned %s but libnmr-km kept no driver: kept "
+                 "resident", m->name, HOST_DRIVER_ENTRY_SYMBOL, nmr_status_name(st));
+        snprintf(m->why, sizeof m->why, "no driver kept by libnmr-km");
+        m->state = HOST_RESIDENT;
+        priv->unload_returned = 1;
+        n_resident++;
+        return -1;
+    }
+    n_loads++;
+    *out = m;
     return 0;
 }
 
@@ -376,38 +581,13 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
         snprintf(why, whysize, "cannot load '%s': %s", m->path, e != NULL ? e : "?");
         goto fail;
     }
-    void *sym;
-    sym = dlsym(m->dl, NMR_MODULE_LOAD_SYMBOL);
-    memcpy(&m->load, &sym, sizeof sym);
-    sym = dlsym(m->dl, NMR_MODULE_UNLOAD_SYMBOL);
-    memcpy(&m->unload, &sym, sizeof sym);
-    sym = dlsym(m->dl, NMR_MODULE_STATS_SYMBOL);
-    memcpy(&m->stats, &sym, sizeof sym);
-    if (m->load == NULL || m->unload == NULL) {
-        snprintf(why, whysize, "'%s' is not an NPI module: it does not export %s%s%s "
-                 "(see <nmr/module.h>)", m->path,
-                 m->load == NULL ? NMR_MODULE_LOAD_SYMBOL : "",
-                 m->load == NULL && m->unload == NULL ? " and " : "",
-                 m->unload == NULL ? NMR_MODULE_UNLOAD_SYMBOL : "");
+    if (find_entries(m, why, whysize) != 0) {
         dlclose(m->dl);
         m->dl = NULL;
         goto fail;
     }
-    Dl_info info;
-    if (dladdr(FN_ADDR(m->load), &info) == 0 || info.dli_fbase == NULL) {
-        snprintf(why, whysize, "cannot locate the mapping of '%s'", m->path);
-        dlclose(m->dl);
-        m->dl = NULL;
-        goto fail;
-    }
-    m->base = info.dli_fbase;
-    if (dladdr(FN_ADDR(m->unload), &info) == 0 || info.dli_fbase != m->base) {
-        snprintf(why, whysize, "'%s': %s is not defined in the module itself", m->path,
-                 NMR_MODULE_UNLOAD_SYMBOL);
-        dlclose(m->dl);
-        m->dl = NULL;
-        goto fail;
-    }
+    if (m->kind == HOST_DRIVER)
+        return start_driver(m, priv, out, margv, why, whysize);
 
     m->iface.abi_version = NMR_MODULE_ABI_VERSION;
     m->iface.size = sizeof m->iface;
@@ -425,31 +605,7 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
     if (st != STATUS_SUCCESS) {
         int n = snprintf(why, whysize, "%s: load entry returned %s (0x%08x)", m->name,
                          nmr_status_name(st), (unsigned)st);
-        if (n < 0 || (size_t)n >= whysize)
-            n = 0;
-        residue r;
-        if (residue_take(m, &r) != 0) {
-            snprintf(why + n, whysize - (size_t)n, "; cannot check what it left "
-                     "(no snapshot): kept resident");
-        } else if (r.n != 0) {
-            char summary[512];
-            residue_summary(&r, summary, sizeof summary);
-            out_line("nmrhost: %s's failed load left in the registrar:", m->name);
-            residue_report(&r, "  ");
-            snprintf(why + n, whysize - (size_t)n, "; it left %s: kept resident", summary);
-            residue_free(&r);
-        } else {
-            residue_free(&r);
-            unlink_loaded(m);
-            if (close_and_check(m, why + n, whysize - (size_t)n) == 0)
-                snprintf(why + n, whysize - (size_t)n, "; nothing left, module unmapped");
-            free_module(m);
-            return -1;
-        }
-        m->state = HOST_RESIDENT;
-        priv->unload_returned = 1;     /* nothing will run its unload */
-        snprintf(m->why, sizeof m->why, "failed load left registrations");
-        n_resident++;
+        after_failed_load(m, why, whysize, n);
         return -1;
     }
     n_loads++;
@@ -466,13 +622,23 @@ fail:
 static void *unload_thread(void *arg)
 {
     unload_job *job = arg;
-    NTSTATUS st = job->unload();
+    NTSTATUS st = STATUS_SUCCESS;
+    if (job->unload != NULL)
+        st = job->unload();
+    else
+        nmr_km_driver_unload(job->driver);  /* DriverUnload returns nothing */
     pthread_mutex_lock(&job->lock);
     job->status = st;
     job->done = 1;
     pthread_cond_broadcast(&job->cond);
     pthread_mutex_unlock(&job->lock);
     return NULL;
+}
+
+/* What runs at unload: "unload entry" (a module's) or "DriverUnload". */
+static const char *entry_word(const host_module *m)
+{
+    return m->kind == HOST_DRIVER ? "DriverUnload" : "unload entry";
 }
 
 /* What the module still has in the registrar, while its unload runs. */
@@ -482,13 +648,23 @@ static void report_left(host_module *m)
     if (residue_take(m, &r) != 0)
         return;
     if (r.n == 0) {
-        out_line("  nothing of %s left in the registrar: its unload entry is busy elsewhere",
-                 m->name);
+        out_line("  nothing of %s left in the registrar: its %s is busy elsewhere",
+                 m->name, entry_word(m));
     } else {
         out_line("  what %s still has in the registrar:", m->name);
         residue_report(&r, "    ");
     }
     residue_free(&r);
+}
+
+/* Run the unload entry here, unwatched (no memory for a helper thread). */
+static NTSTATUS unload_here(host_module *m)
+{
+    if (m->kind == HOST_DRIVER) {
+        nmr_km_driver_unload(m->driver);
+        return STATUS_SUCCESS;
+    }
+    return m->unload();
 }
 
 static void report_holdup(host_module *m, uint64_t elapsed_ms)
@@ -524,9 +700,9 @@ static int wait_job(host_module *m, unload_job *job, uint64_t start)
             }
             told = 1;
             pthread_mutex_unlock(&job->lock);
-            out_line("nmrhost: Ctrl-C: waiting for the unload of %s (its unload entry has run "
+            out_line("nmrhost: Ctrl-C: waiting for the unload of %s (its %s has run "
                      "for %llu ms); Ctrl-C again to stop waiting (%s then stays mapped)",
-                     m->name, (unsigned long long)elapsed_ms, m->name);
+                     m->name, entry_word(m), (unsigned long long)elapsed_ms, m->name);
             report_left(m);
             pthread_mutex_lock(&job->lock);
             continue;
@@ -574,7 +750,7 @@ static int run_unload(host_module *m, NTSTATUS *st)
     unload_job *job = calloc(1, sizeof *job);
     uint64_t start = host_now_ns();
     if (job == NULL) {                 /* run it here, unwatched */
-        *st = m->unload();
+        *st = unload_here(m);
         priv->unload_returned = 1;
         return WAIT_DONE;
     }
@@ -584,12 +760,13 @@ static int run_unload(host_module *m, NTSTATUS *st)
     pthread_mutex_init(&job->lock, NULL);
     pthread_cond_init(&job->cond, &ca);
     pthread_condattr_destroy(&ca);
-    job->unload = m->unload;
+    job->unload = m->kind == HOST_DRIVER ? NULL : m->unload;
+    job->driver = m->driver;
     if (pthread_create(&job->thread, NULL, unload_thread, job) != 0) {
         pthread_cond_destroy(&job->cond);
         pthread_mutex_destroy(&job->lock);
         free(job);
-        *st = m->unload();
+        *st = unload_here(m);
         priv->unload_returned = 1;
         return WAIT_DONE;
     }
@@ -618,21 +795,36 @@ static int finish_unload(host_module *m, uint64_t start, host_unload_times *t, c
     if (residue_take(m, &r) != 0) {
         snprintf(why, whysize, "%s: cannot take a snapshot to check what it left: "
                  "kept resident%s", m->name, status_note);
+        if (m->state != HOST_RESIDENT)
+            n_resident++;
         m->state = HOST_RESIDENT;
         snprintf(m->why, sizeof m->why, "no snapshot to check it");
-        n_resident++;
         return -1;
     }
-    if (r.n != 0) {
-        char summary[512];
-        residue_summary(&r, summary, sizeof summary);
-        out_line("nmrhost: %s: unload returned but the module left in the registrar:", m->name);
+    nmr_km_residue k;
+    int km_left = m->driver != NULL && residue_km_take(m, &k);
+    if (r.n != 0 || km_left) {
+        char summary[512] = "", kms[512] = "";
+        if (r.n != 0)
+            residue_summary(&r, summary, sizeof summary);
+        if (km_left)
+            residue_km_summary(&k, kms, sizeof kms);
+        const char *sep = summary[0] != '\0' && kms[0] != '\0' ? "; " : "";
+        if (m->kind == HOST_DRIVER)
+            out_line("nmrhost: %s: DriverUnload returned but the driver left:", m->name);
+        else
+            out_line("nmrhost: %s: unload returned but the module left in the registrar:",
+                     m->name);
         residue_report(&r, "  ");
+        if (km_left)
+            residue_km_report(&k, "  ");
         out_line("nmrhost: %s: NOT unmapped (its code may still be called): kept resident",
                  m->name);
-        snprintf(why, whysize, "refused to unmap %s: it left %s; kept resident%s", m->name,
-                 summary, status_note);
-        snprintf(m->why, sizeof m->why, "unload left %s", summary);
+        why[0] = '\0';
+        appendf(why, whysize, "refused to unmap %s: it left %s%s%s; kept resident%s", m->name,
+                summary, sep, kms, status_note);
+        m->why[0] = '\0';
+        appendf(m->why, sizeof m->why, "unload left %s%s%s", summary, sep, kms);
         residue_free(&r);
         if (m->state != HOST_RESIDENT)
             n_resident++;
@@ -640,6 +832,10 @@ static int finish_unload(host_module *m, uint64_t start, host_unload_times *t, c
         return -1;
     }
     residue_free(&r);
+    if (m->driver != NULL) {           /* nothing of it left in libnmr-km either */
+        nmr_km_driver_free(m->driver);
+        m->driver = NULL;
+    }
     if (t != NULL)
         t->check_ns = host_now_ns() - t0;
     t0 = host_now_ns();
@@ -671,9 +867,9 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
             int r = wait_job(m, priv->job, start);
             set_unloading(NULL);
             if (r != WAIT_DONE) {
-                snprintf(why, whysize, "%s: %s; its unload entry is still running: kept "
+                snprintf(why, whysize, "%s: %s; its %s is still running: kept "
                          "resident", m->name, r == WAIT_INTR ? "interrupted (Ctrl-C)"
-                         : "it did not return in time either");
+                         : "it did not return in time either", entry_word(m));
                 return -1;
             }
             NTSTATUS st = reap_job(priv->job);
@@ -686,14 +882,19 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
                          nmr_status_name(st), (unsigned)st);
         }
         if (!priv->unload_returned) {
-            snprintf(why, whysize, "%s: its unload entry is still running: cannot unmap",
-                     m->name);
+            snprintf(why, whysize, "%s: its %s is still running: cannot unmap",
+                     m->name, entry_word(m));
             return -1;
         }
         return finish_unload(m, start, t, why, whysize, note);
     }
     if (m->state != HOST_LOADED) {
         snprintf(why, whysize, "%s is not loaded", m->name);
+        return -1;
+    }
+    if (!host_can_unload(m)) {
+        snprintf(why, whysize, "'%s' set no DriverUnload: it cannot be unloaded, as on "
+                 "Windows (it stays loaded until nmrhost exits)", m->name);
         return -1;
     }
     host_stats(m, m->last_stats, sizeof m->last_stats);
@@ -704,23 +905,25 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
     if (rc == WAIT_INTR) {
         set_unloading(NULL);
         m->state = HOST_RESIDENT;
-        snprintf(m->why, sizeof m->why, "unload interrupted (Ctrl-C), its unload entry still "
-                 "running");
+        snprintf(m->why, sizeof m->why, "unload interrupted (Ctrl-C), its %s still "
+                 "running", entry_word(m));
         n_resident++;
         snprintf(why, whysize, "%s: interrupted (Ctrl-C) after %llu ms; kept resident, its "
-                 "unload entry still running (unload %s again waits for it)", m->name,
-                 (unsigned long long)((host_now_ns() - start) / 1000000u), m->name);
+                 "%s still running (unload %s again waits for it)", m->name,
+                 (unsigned long long)((host_now_ns() - start) / 1000000u), entry_word(m),
+                 m->name);
         return -1;
     }
     if (rc != WAIT_DONE) {
         set_unloading(NULL);
         report_holdup(m, (host_now_ns() - start) / 1000000u);
         m->state = HOST_RESIDENT;
-        snprintf(m->why, sizeof m->why, "unload entry did not return within %u ms",
-                 cfg.unload_timeout_ms);
+        snprintf(m->why, sizeof m->why, "%s did not return within %u ms",
+                 entry_word(m), cfg.unload_timeout_ms);
         n_resident++;
-        snprintf(why, whysize, "%s: unload entry did not return within %u ms; "
-                 "kept resident, its unload still running", m->name, cfg.unload_timeout_ms);
+        snprintf(why, whysize, "%s: %s did not return within %u ms; "
+                 "kept resident, its unload still running", m->name, entry_word(m),
+                 cfg.unload_timeout_ms);
         return -1;
     }
     set_unloading(NULL);

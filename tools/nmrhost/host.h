@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * host.h - the core of nmrhost: a table of NPI modules loaded from shared
- * objects (<nmr/module.h>), loaded, unloaded safely and inspected.  Used
- * by the nmrhost command interpreter (commands.c) and by the benchmark
- * (bench/hostbench.c), so both unload modules the same way.
+ * objects (<nmr/module.h>) and of Windows NPI drivers built with the
+ * kernel-mode layer (an object that exports DriverEntry, <nmr/km.h>),
+ * loaded, unloaded safely and inspected.  Used by the nmrhost command
+ * interpreter (commands.c) and by the benchmark (bench/hostbench.c), so
+ * both unload modules the same way.
  *
- * Safe unload: the module's unload entry runs on a helper thread while the
- * calling thread watches the time; then the registrar is searched for
- * anything the module left (residue.c); only when nothing is left is the
- * module dlclose()d, and /proc/self/maps is checked to prove it is gone.
- * Otherwise it stays resident and the report says what was left.
+ * Safe unload: the module's unload entry (a driver's DriverUnload) runs on
+ * a helper thread while the calling thread watches the time; then the
+ * registrar is searched for anything the module left (residue.c), and for
+ * a driver libnmr-km is asked what it still holds (pool, threads, work
+ * items); only when nothing is left is the object dlclose()d, and
+ * /proc/self/maps is checked to prove it is gone.  Otherwise it stays
+ * resident and the report says what was left.
  *
  * Not thread-safe: one thread drives the table (module callbacks and
  * module threads only reach the host through the log function).
@@ -18,10 +22,14 @@
 #define NMRHOST_HOST_H
 
 #include <nmr/introspect.h>
+#include <nmr/km.h>
 #include <nmr/module.h>
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The entry point that makes an object a driver (C linkage). */
+#define HOST_DRIVER_ENTRY_SYMBOL "DriverEntry"
 
 #define HOST_NAME_LEN 64
 #define HOST_STATS_LEN 512
@@ -33,16 +41,23 @@ typedef enum host_state {
     HOST_UNLOADED = 2      /* gone: only its last figures remain */
 } host_state;
 
+/* What a loaded object is: a module (nmr_module_load/nmr_module_unload)
+ * or a driver (DriverEntry, and the DriverUnload it sets). */
+typedef enum host_kind { HOST_MODULE = 0, HOST_DRIVER = 1 } host_kind;
+
 typedef struct host_module {
     struct host_module *next;      /* load order */
     char name[HOST_NAME_LEN];
+    host_kind kind;
     char *path;                    /* as found on the module path */
     char *real;                    /* realpath, as in /proc/self/maps */
     void *dl;                      /* dlopen handle; NULL once closed */
     const void *base;              /* dli_fbase of the object */
-    nmr_module_load_fn *load;
+    nmr_module_load_fn *load;      /* a module's entries (NULL for a driver) */
     nmr_module_unload_fn *unload;
-    nmr_module_stats_fn *stats;    /* may be NULL */
+    nmr_km_entry_fn *entry;        /* a driver's DriverEntry (NULL for a module) */
+    nmr_km_driver *driver;         /* the started driver, until unmapped */
+    nmr_module_stats_fn *stats;    /* may be NULL (a driver may export one too) */
     nmr_module_host iface;         /* what the module was given */
     host_state state;
     char why[HOST_WHY_LEN];        /* HOST_RESIDENT: one line, why */
@@ -77,17 +92,31 @@ host_module *host_history(void);
 host_module *host_find(const char *name);        /* loaded or resident */
 host_module *host_find_any(const char *name);    /* including unloaded */
 
-/* Load a module: spec is a path, or a name looked for on the module path
- * (NAME, then NAME.so).  argv[0] becomes the module's name.  0, or -1 with
- * the reason in why.  On failure nothing of the module stays mapped unless
- * its failed load left registrations (then it is resident, and why says so). */
+/* Load a module or a driver: spec is a path, or a name looked for on the
+ * module path (NAME, then NAME.so).  argv[0] becomes the module's name (a
+ * driver gets no arguments: DriverEntry takes none).  0, or -1 with the
+ * reason in why.  On failure nothing of the module stays mapped unless its
+ * failed load left registrations (then it is resident, and why says so). */
 int host_load(const char *spec, int argc, char **argv, host_module **out, char *why,
               size_t whysize);
 
 /* Unload a loaded module (or retry a resident one: wait for its unload
- * entry if it is still running, check again, unmap if now clean).  0 when unmapped, -1 with the reason in
- * why otherwise.  times may be NULL. */
+ * entry if it is still running, check again, unmap if now clean).  0 when
+ * unmapped, -1 with the reason in why otherwise (a driver that set no
+ * DriverUnload is refused and stays loaded).  times may be NULL. */
 int host_unload(host_module *m, host_unload_times *times, char *why, size_t whysize);
+
+/* 1 when unload may be tried: a module, or a driver that set DriverUnload. */
+int host_can_unload(const host_module *m);
+
+/* "module" or "driver". */
+const char *host_kind_name(const host_module *m);
+
+/* What the host thread is doing with which module, for a report made
+ * while it does ("DriverEntry of ping_client", "unload of badmod"), or ""
+ * when nothing.  Readable from a signal handler (a plain buffer, no lock:
+ * it may be torn, never unterminated). */
+const char *host_doing(void);
 
 /* 1 when the module is resident with its unload entry still running (given
  * up on after a timeout or a Ctrl-C): host_unload waits for it again. */

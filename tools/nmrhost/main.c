@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * main.c - nmrhost: load, hot-swap and unload NPI modules (shared objects,
- * <nmr/module.h>) in one process, from a script, standard input or an
- * interactive prompt.  See nmrhost(1) and docs/host.md.
+ * <nmr/module.h>) and Windows NPI drivers (DriverEntry, <nmr/km.h>) in one
+ * process, from a script, standard input or an interactive prompt.  See
+ * nmrhost(1) and docs/host.md.
  *
  * Exit status: 0 when every command did what it should (expect-fail
  * commands included), 1 when one failed, 2 for bad options.
@@ -15,6 +16,8 @@
 #include "session.h"
 
 #include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,73 @@ static void usage(FILE *f)
             "Ctrl-C stops the command in progress (at the prompt: drops the line; in a\n"
             "script: stops it); every module is then unloaded and the report printed.\n"
             "Exit status: 0 ok, 1 a command failed, 2 bad options, 130 interrupted.\n");
+}
+
+/* ---- a crash in a module or driver ---------------------------------------
+ * A process cannot survive a SIGSEGV (or SIGBUS, SIGILL, SIGFPE) raised by
+ * the code of a module or driver: its state is unknown, and nothing of it
+ * can be unloaded.  The handler only says so, in one line on standard
+ * error, with what the host was doing (host_doing: "DriverEntry of x"),
+ * then puts back the action that was there before (the default, or a
+ * sanitizer's) and returns: the faulting instruction runs again and the
+ * process dies of the signal as it would have without nmrhost's handler.
+ * Only async-signal-safe calls (write, sigaction, raise). */
+static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
+static struct sigaction fatal_old[4];
+
+static size_t put(char *buf, size_t len, size_t size, const char *text)
+{
+    while (*text != '\0' && len + 1 < size)
+        buf[len++] = *text++;
+    return len;
+}
+
+static void fatal_signal(int sig, siginfo_t *info, void *ucontext)
+{
+    (void)ucontext;
+    size_t k = 0;
+    while (k < 3 && fatal_signals[k] != sig)
+        k++;
+    const char *name = sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS"
+                     : sig == SIGILL ? "SIGILL" : "SIGFPE";
+    char buf[512], hex[2 + 16 + 1];
+    uintptr_t a = (uintptr_t)info->si_addr;
+    size_t h = sizeof hex - 1;
+    hex[h] = '\0';
+    do {
+        hex[--h] = "0123456789abcdef"[a & 15];
+        a >>= 4;
+    } while (a != 0 && h > 2);
+    hex[--h] = 'x';
+    hex[--h] = '0';
+    size_t len = put(buf, 0, sizeof buf, "nmrhost: fatal signal ");
+    len = put(buf, len, sizeof buf, name);
+    len = put(buf, len, sizeof buf, " (address ");
+    len = put(buf, len, sizeof buf, hex + h);
+    len = put(buf, len, sizeof buf, ")");
+    const char *doing = host_doing();
+    if (doing[0] != '\0') {
+        len = put(buf, len, sizeof buf, " during ");
+        len = put(buf, len, sizeof buf, doing);
+    }
+    len = put(buf, len, sizeof buf, ": a module or driver crashed the process; nmrhost "
+              "cannot survive it and dies of the signal, with nothing unloaded\n");
+    ssize_t w = write(STDERR_FILENO, buf, len);
+    (void)w;
+    sigaction(sig, &fatal_old[k], NULL);
+    if (info->si_code <= 0)        /* sent by kill or raise: no fault to repeat */
+        raise(sig);
+}
+
+static void watch_fatal_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fatal_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    for (size_t k = 0; k < 4; k++)
+        sigaction(fatal_signals[k], &sa, &fatal_old[k]);
 }
 
 static unsigned long opt_number(const char *name, const char *text)
@@ -123,6 +193,7 @@ int main(int argc, char **argv)
     /* before any thread: every thread inherits SIGINT blocked (intr.h) */
     if (intr_init() != 0)
         fprintf(stderr, "nmrhost: cannot watch for Ctrl-C: it will kill the host\n");
+    watch_fatal_signals();
     out_init(progress);
     s.progress_ms = progress_ms > 0 ? (unsigned)progress_ms
                                     : out_progress_live() ? 250u : 1000u;

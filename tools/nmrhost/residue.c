@@ -148,3 +148,69 @@ void residue_report(const residue *r, const char *indent)
         }
     }
 }
+
+/* ---- what a driver left in libnmr-km ------------------------------------ */
+int residue_km_take(const host_module *m, nmr_km_residue *k)
+{
+    memset(k, 0, sizeof *k);
+    if (m->kind != HOST_DRIVER)
+        return 0;
+    /* By the object's mapping: also what a failed DriverEntry left, when
+     * libnmr-km kept no driver record. */
+    if (m->driver != NULL)
+        nmr_km_driver_residue(m->driver, k);
+    else
+        nmr_km_object_residue(m->base, k);
+    return k->pool_count != 0 || k->threads != 0 || k->work_items != 0;
+}
+
+static const char *plural(unsigned long long n) { return n == 1 ? "" : "s"; }
+
+void residue_km_summary(const nmr_km_residue *k, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    if (k->pool_count != 0) {
+        len += (size_t)snprintf(buf, size, "pool %llu byte%s in %llu allocation%s",
+                                k->pool_bytes, plural(k->pool_bytes), k->pool_count,
+                                plural(k->pool_count));
+        char tag[8];
+        for (size_t i = 0; i < k->ntags && len < size; i++)
+            len += (size_t)snprintf(buf + len, size - len, "%s'%s': %llu, %llu byte%s",
+                                    i == 0 ? " (tag " : "; tag ",
+                                    nmr_km_tag_name(k->tags[i].tag, tag), k->tags[i].count,
+                                    k->tags[i].bytes, plural(k->tags[i].bytes));
+        if (k->more_tags != 0 && len < size)
+            len += (size_t)snprintf(buf + len, size - len, "; %zu more tag%s", k->more_tags,
+                                    plural(k->more_tags));
+        if (k->ntags != 0 && len < size)
+            len += (size_t)snprintf(buf + len, size - len, ")");
+    }
+    if (k->threads != 0 && len < size)
+        len += (size_t)snprintf(buf + len, size - len, "%s%u system thread%s running",
+                                len != 0 ? ", " : "", k->threads, plural(k->threads));
+    if (k->work_items != 0 && len < size)
+        snprintf(buf + len, size - len, "%s%u work item%s queued or running",
+                 len != 0 ? ", " : "", k->work_items, plural(k->work_items));
+}
+
+void residue_km_report(const nmr_km_residue *k, const char *indent)
+{
+    char tag[8];
+    if (k->pool_count != 0)
+        out_line("%spool not freed: %llu allocation%s, %llu byte%s", indent, k->pool_count,
+                 plural(k->pool_count), k->pool_bytes, plural(k->pool_bytes));
+    for (size_t i = 0; i < k->ntags; i++)
+        out_line("%s  tag '%s' (0x%08lx): %llu allocation%s, %llu byte%s", indent,
+                 nmr_km_tag_name(k->tags[i].tag, tag), (unsigned long)k->tags[i].tag,
+                 k->tags[i].count, plural(k->tags[i].count), k->tags[i].bytes,
+                 plural(k->tags[i].bytes));
+    if (k->more_tags != 0)
+        out_line("%s  and %zu more tag%s", indent, k->more_tags, plural(k->more_tags));
+    if (k->threads != 0)
+        out_line("%s%u system thread%s (PsCreateSystemThread) still running", indent,
+                 k->threads, plural(k->threads));
+    if (k->work_items != 0)
+        out_line("%s%u work item%s still queued or running", indent, k->work_items,
+                 plural(k->work_items));
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * view.c - what nmrhost shows: the module list, the binding graph as text
+ * view.c - what nmrhost shows: the module list (modules and drivers, with
+ * their kind), the binding graph as text
  * and as DOT/PNG, the progress line and the final report.  All of it comes
  * from one snapshot of the default registrar (<nmr/introspect.h>) plus the
  * modules' stats lines.
@@ -49,9 +50,10 @@ void view_list(void)
         out_line("no module loaded");
     char line[1024];
     for (host_module *m = host_modules(); m != NULL; m = m->next) {
-        out_line("%-20s %-9s %s%s%s", m->name, state_word(m->state), m->path,
-                 m->state == HOST_RESIDENT ? "  -- " : "",
-                 m->state == HOST_RESIDENT ? m->why : "");
+        out_line("%-20s %-9s %-6s %s%s%s", m->name, state_word(m->state), host_kind_name(m),
+                 m->path, m->state == HOST_RESIDENT ? "  -- " : !host_can_unload(m) ? "  -- " : "",
+                 m->state == HOST_RESIDENT ? m->why
+                 : !host_can_unload(m) ? "no DriverUnload: cannot be unloaded" : "");
         for (size_t i = 0; snap != NULL && i < snap->nregistrations; i++) {
             if (host_owner(&snap->registrations[i]) != m)
                 continue;
