@@ -117,7 +117,7 @@ else()
   # checked by outside tools; usdt_probes: the probes of the shared library.
   set(NMR_SCRIPT_TESTS install_pkgconfig install_cmake exported_symbols
     header_compile header_cxx init_exit snapshot_json snapshot_dot usdt_probes
-    version readme_example)
+    version readme_example install_km)
   if(NMR_SANITIZE STREQUAL "" AND NOT NMR_COVERAGE)
     list(APPEND NMR_SCRIPT_TESTS werror_default no_cxx subdirectory sdt_recheck
       install_notests make_check_summary rule_refs license_headers)
@@ -136,6 +136,6 @@ else()
   # cmake --install writes install_manifest.txt into the build tree: one
   # install at a time.
   set_tests_properties(script_install_pkgconfig script_install_cmake
-    script_version script_readme_example
+    script_version script_readme_example script_install_km
     PROPERTIES RESOURCE_LOCK nmr_build_tree_install)
 endif()
