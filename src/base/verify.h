@@ -71,6 +71,8 @@ typedef struct nmr_vsnap {
     unsigned locks;
 } nmr_vsnap;
 
+/* libnmr-internal: the flag is not exported, so libnmr-km (another
+ * library) keeps its own, set by the same constructor. */
 extern atomic_int nmr_verify_enabled;
 
 static inline int nmr_verify_on(void)
