@@ -54,7 +54,11 @@ NMR_API int nmr_km_driver_can_unload(const nmr_km_driver *driver);
 
 /* Call the driver's DriverUnload on this thread at PASSIVE_LEVEL (at most
  * once; a second call, or one for a driver without DriverUnload, is
- * misuse and does nothing). */
+ * misuse and does nothing).  When it returns, work items and system
+ * threads of the driver still running are given up to 250 ms to
+ * end (a routine that set the event DriverUnload waited for is still
+ * returning; on Windows IoQueueWorkItem keeps the driver loaded until it
+ * has) before this returns; what runs longer is residue. */
 NMR_API void nmr_km_driver_unload(nmr_km_driver *driver);
 
 /* What a driver still holds: pool allocated from its code and not freed,

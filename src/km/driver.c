@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct nmr_km_driver {
     struct nmr_km_driver *next;   /* in km_drivers */
@@ -116,6 +117,23 @@ static void km_residue_of(const void *base, nmr_km_residue *out)
 void nmr_km_object_residue(const void *base, nmr_km_residue *out)
 {
     km_residue_of(base, out);
+}
+
+/* A work item whose routine set the event DriverUnload waited for is
+ * still returning when DriverUnload returns (on Windows IoQueueWorkItem
+ * keeps the driver loaded until it has); so is a system thread that set
+ * an event of its own and then ended.  Give them up to KM_GRACE_MS to
+ * finish before the residue is taken: what runs longer is residue. */
+#define KM_GRACE_MS 250
+
+static void km_unload_grace(const void *base)
+{
+    for (int ms = 0; ms < KM_GRACE_MS; ms++) {
+        if (km_count_get(base, KM_COUNT_THREADS) == 0 && km_count_get(base, KM_COUNT_WORK) == 0)
+            return;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static int km_residue_empty(const nmr_km_residue *r)
@@ -271,6 +289,7 @@ void nmr_km_driver_unload(nmr_km_driver *driver)
     v->irql = irql;
     v->locks = locks;
     v->nraise = nraise;
+    km_unload_grace(driver->base);
 }
 
 void nmr_km_driver_residue(const nmr_km_driver *driver, nmr_km_residue *out)

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -217,6 +218,7 @@ typedef struct _KTHREAD {
     const void *base;
     pid_t tid;
     nmr_vsnap snap;
+    jmp_buf end;               /* PsTerminateSystemThread comes back here */
     struct _KTHREAD *next;     /* in km_threads, while referenced */
 } km_thread;
 
@@ -271,25 +273,33 @@ static long km_thread_unref(const void *t)
     return left;
 }
 
-/* The end of a system thread (returned, or PsTerminateSystemThread). */
+/* The end of a system thread (returned, or PsTerminateSystemThread).  It
+ * stops counting before its object is signalled, so that a DriverUnload
+ * that waited on the object finds nothing running; and it runs only code
+ * of this library from there on, so the driver may be unmapped as soon as
+ * the waiter wakes. */
 static void km_thread_end(km_thread *t)
 {
     nmr__verify_leave(&t->snap, "KSTART_ROUTINE", (const void *)t->routine);
-    const void *base = t->base;
     km_current = NULL;
+    km_count(t->base, KM_COUNT_THREADS, -1);
     __atomic_store_n(&t->header.SignalState, 1, __ATOMIC_RELEASE);
     km_wake(&t->header.SignalState, 1 << 30);
-    km_count(base, KM_COUNT_THREADS, -1);
     km_thread_unref(t);
 }
 
 static void *km_thread_main(void *arg)
 {
-    km_thread *t = arg;
+    km_thread *volatile t = arg;
     km_current = t;
     t->tid = gettid();
     nmr__verify_enter(&t->snap);
-    t->routine(t->context);
+    /* PsTerminateSystemThread jumps back here over the driver's frames:
+     * pthread_exit would unwind them (reading the driver's unwind tables
+     * and running its cleanup handlers) after the object is signalled,
+     * when the driver may be unmapped already. */
+    if (setjmp(((km_thread *)t)->end) == 0)
+        t->routine(t->context);
     km_thread_end(t);
     return NULL;
 }
@@ -347,8 +357,7 @@ NTSTATUS PsTerminateSystemThread(NTSTATUS ExitStatus)
                                "not create (ignored)");
         return STATUS_INVALID_PARAMETER;
     }
-    km_thread_end(t);
-    pthread_exit(NULL);
+    longjmp(t->end, 1);
 }
 
 NTSTATUS ZwClose(HANDLE Handle)

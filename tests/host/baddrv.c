@@ -14,7 +14,7 @@
  *                      tagged "Leak" (2 left, 48 + 16 bytes) and one tagged
  *                      "Lk2 " (8 bytes): resident, the report names each tag
  *   BADDRV_THREAD      DriverUnload does not wait for its system thread,
- *                      which ends 400 ms later: resident until then, then a
+ *                      which ends 800 ms later: resident until then, then a
  *                      second unload unmaps it
  *   BADDRV_SPIN_LOCK   DriverEntry returns holding a spin lock: the
  *                      verifier's report names the driver
@@ -71,7 +71,7 @@ static VOID LateThread(PVOID StartContext)
 {
     LARGE_INTEGER delay;
     UNREFERENCED_PARAMETER(StartContext);
-    delay.QuadPart = -4000000;     /* 400 ms */
+    delay.QuadPart = -8000000;     /* 800 ms */
     KeDelayExecutionThread(KernelMode, FALSE, &delay);
     PsTerminateSystemThread(STATUS_SUCCESS);
 }

@@ -79,6 +79,56 @@ static void t_driver_start_unload(void)
     nmr_km_driver_free(d);
 }
 
+/* A DriverUnload that waits for its work item's event: the routine sets
+ * it and then takes a while to return.  nmr_km_driver_unload gives it
+ * that while (as IoQueueWorkItem keeps a driver loaded on Windows), so
+ * the residue taken after it is empty. */
+static KEVENT g_item_done;
+static DEVICE_OBJECT g_item_dev;
+static PIO_WORKITEM g_item;
+
+static IO_WORKITEM_ROUTINE slow_item;
+static void slow_item(PDEVICE_OBJECT DeviceObject, PVOID Context)
+{
+    (void)DeviceObject;
+    (void)Context;
+    KeSetEvent(&g_item_done, IO_NO_INCREMENT, FALSE);
+    LARGE_INTEGER t;
+    t.QuadPart = -30 * 10000; /* 30 ms, relative */
+    KeDelayExecutionThread(KernelMode, FALSE, &t);
+}
+
+static DRIVER_UNLOAD item_unload;
+static void item_unload(PDRIVER_OBJECT DriverObject)
+{
+    (void)DriverObject;
+    IoQueueWorkItem(g_item, slow_item, DelayedWorkQueue, NULL);
+    KeWaitForSingleObject(&g_item_done, Executive, KernelMode, FALSE, NULL);
+}
+
+static NTSTATUS item_entry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
+{
+    (void)RegistryPath;
+    KeInitializeEvent(&g_item_done, NotificationEvent, FALSE);
+    g_item = IoAllocateWorkItem(&g_item_dev);
+    DriverObject->DriverUnload = item_unload;
+    return g_item != NULL ? STATUS_SUCCESS : STATUS_INSUFFICIENT_RESOURCES;
+}
+
+static void t_driver_unload_waits_for_work_item(void)
+{
+    nmr_km_driver *d = NULL;
+    CHECK_STATUS(nmr_km_driver_start((nmr_km_entry_fn *)item_entry, "drvitem", kt_self_base(), &d),
+                 STATUS_SUCCESS);
+    nmr_km_driver_unload(d);
+    nmr_km_residue r;
+    nmr_km_driver_residue(d, &r);
+    CHECK_EQ(r.work_items, 0);
+    IoFreeWorkItem(g_item);
+    nmr_km_driver_free(d);
+    KT_NO_REPORT();
+}
+
 static NTSTATUS no_unload_entry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
 {
     (void)DriverObject;
@@ -263,6 +313,7 @@ static void t_dbgprint(void)
 
 static const nmr_test_case cases[] = {
     CASE(t_driver_start_unload, ""),
+    CASE(t_driver_unload_waits_for_work_item, ""),
     CASE(t_driver_without_unload, ""),
     CASE(t_driver_entry_returns_holding_lock, ""),
     CASE(t_driver_failed_entry_leaves_pool, ""),

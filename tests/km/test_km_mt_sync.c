@@ -10,6 +10,8 @@
  */
 #include "km_test.h"
 
+#include <stdint.h>
+
 #include <time.h>
 
 #define NTHREADS 4
@@ -262,13 +264,78 @@ static void run_system_thread(PVOID ctx)
     CHECK_STATUS(KeWaitForSingleObject(obj, Executive, KernelMode, FALSE, NULL),
                  STATUS_SUCCESS);
     CHECK_EQ(__atomic_load_n(&g_thread_ran, __ATOMIC_SEQ_CST), 1);
+    /* Signalled means ended: a DriverUnload that waited on the object
+     * finds nothing running, at once. */
+    nmr_km_object_residue(kt_self_base(), &r);
+    CHECK_EQ(r.threads, 0);
     ObDereferenceObject(obj);
-    wait_residue_zero(1);
     KT_NO_REPORT();
 }
 
 static void t_system_thread_returns(void) { run_system_thread(NULL); }
 static void t_system_thread_terminates(void) { run_system_thread((PVOID)1); }
+
+/* The count of running threads drops before the object is signalled:
+ * many rounds, each checking the residue the moment the wait returns
+ * (before the fix the ending thread signalled first and a waiter could
+ * see it still running). */
+static void t_system_thread_end_order(void)
+{
+    for (int i = 0; i < 300; i++) {
+        __atomic_store_n(&g_thread_ran, 0, __ATOMIC_SEQ_CST);
+        run_system_thread((PVOID)(uintptr_t)(i & 1));
+    }
+}
+
+/* PsTerminateSystemThread runs none of the driver's code after the object
+ * is signalled: it does not unwind the driver's frames (a cleanup handler
+ * the routine pushed would run then, when the driver may be unmapped). */
+static int g_cleanup_ran;
+static void note_cleanup(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&g_cleanup_ran, 1, __ATOMIC_SEQ_CST);
+}
+
+static void terminate_inside(void)
+{
+    pthread_cleanup_push(note_cleanup, NULL);
+    PsTerminateSystemThread(STATUS_SUCCESS);
+    pthread_cleanup_pop(0);
+}
+
+static KSTART_ROUTINE terminating_routine;
+static void terminating_routine(PVOID StartContext)
+{
+    (void)StartContext;
+    terminate_inside();
+    __atomic_store_n(&g_thread_ran, 2, __ATOMIC_SEQ_CST); /* never reached */
+}
+
+static void t_system_thread_terminate_skips_frames(void)
+{
+    HANDLE h = NULL;
+    PVOID obj = NULL;
+    g_cleanup_ran = 0;
+    g_thread_ran = 0;
+    CHECK_STATUS(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, NULL, NULL, NULL,
+                                      terminating_routine, NULL),
+                 STATUS_SUCCESS);
+    CHECK_STATUS(ObReferenceObjectByHandle(h, SYNCHRONIZE, *PsThreadType, KernelMode, &obj,
+                                           NULL),
+                 STATUS_SUCCESS);
+    CHECK_STATUS(ZwClose(h), STATUS_SUCCESS);
+    CHECK_STATUS(KeWaitForSingleObject(obj, Executive, KernelMode, FALSE, NULL),
+                 STATUS_SUCCESS);
+    ObDereferenceObject(obj);
+    sleep_ms(50); /* the thread is gone or going: it must not come back */
+    CHECK_EQ(__atomic_load_n(&g_cleanup_ran, __ATOMIC_SEQ_CST), 0);
+    CHECK_EQ(__atomic_load_n(&g_thread_ran, __ATOMIC_SEQ_CST), 0);
+    nmr_km_residue r;
+    nmr_km_object_residue(kt_self_base(), &r);
+    CHECK_EQ(r.threads, 0);
+    KT_NO_REPORT();
+}
 
 static void t_bad_handles(void)
 {
@@ -295,6 +362,8 @@ static const nmr_test_case cases[] = {
     CASE(t_ex_work_item, ""),
     CASE(t_system_thread_returns, ""),
     CASE(t_system_thread_terminates, ""),
+    CASE(t_system_thread_end_order, ""),
+    CASE(t_system_thread_terminate_skips_frames, ""),
     CASE(t_bad_handles, ""),
 };
 NMR_TEST_SUITE(test_km_mt_sync, cases, kt_setup, NULL, NULL);
