@@ -68,32 +68,7 @@ else()
   endif()
 
   # C++ only for script_header_cxx, and only when a C++ compiler is there.
-  # check_language() does not probe a compiler named on the command line
-  # (-DCMAKE_CXX_COMPILER=...): see that one exists before enabling C++.
-  # A failed check is cached as NOTFOUND: make it again at every configure,
-  # so installing g++ and reconfiguring brings the test back.
-  include(CheckLanguage)
-  if(DEFINED CMAKE_CXX_COMPILER AND NOT CMAKE_CXX_COMPILER)
-    unset(CMAKE_CXX_COMPILER CACHE)
-  endif()
-  check_language(CXX)
-  set(NMR_TEST_CXX "")
-  set(NMR_NO_CXX_REASON "")
-  if(CMAKE_CXX_COMPILER)
-    if(IS_ABSOLUTE "${CMAKE_CXX_COMPILER}")
-      set(nmr_cxx_path "${CMAKE_CXX_COMPILER}")
-    else()
-      find_program(nmr_cxx_path NAMES "${CMAKE_CXX_COMPILER}" NO_CACHE)
-    endif()
-    if(nmr_cxx_path AND EXISTS "${nmr_cxx_path}" AND NOT IS_DIRECTORY "${nmr_cxx_path}")
-      enable_language(CXX)
-      set(NMR_TEST_CXX "${CMAKE_CXX_COMPILER}")
-    else()
-      set(NMR_NO_CXX_REASON "the C++ compiler ${CMAKE_CXX_COMPILER} does not exist")
-    endif()
-  else()
-    set(NMR_NO_CXX_REASON "no C++ compiler found (install g++)")
-  endif()
+  include(${CMAKE_CURRENT_LIST_DIR}/lib/cxx.cmake)
   if(NOT NMR_TEST_CXX)
     message(STATUS "libnmr: ${NMR_NO_CXX_REASON}: the C++ header test will be skipped")
   endif()

@@ -139,42 +139,22 @@ static void km_format(km_out *o, const char *f, va_list *ap)
         /* Length: C's, and Windows' w (wide), I64, I32, I. */
         int len = 0; /* 0 int, 1 long, 2 long long, 3 size_t, 4 short, 5 char, 6 intmax, 7 ptrdiff, 8 long double */
         int wide = 0;
-        if (f[0] == 'I' && f[1] == '6' && f[2] == '4') {
-            len = 2;
-            f += 3;
-        } else if (f[0] == 'I' && f[1] == '3' && f[2] == '2') {
-            len = 0;
-            f += 3;
-        } else if (f[0] == 'I') {
-            len = 3;
-            f++;
-        } else if (f[0] == 'w') {
-            wide = 1;
-            f++;
-        } else if (f[0] == 'l' && f[1] == 'l') {
-            len = 2;
-            f += 2;
-        } else if (f[0] == 'l') {
-            len = 1;
-            f++;
-        } else if (f[0] == 'h' && f[1] == 'h') {
-            len = 5;
-            f += 2;
-        } else if (f[0] == 'h') {
-            len = 4;
-            f++;
-        } else if (f[0] == 'z') {
-            len = 3;
-            f++;
-        } else if (f[0] == 'j') {
-            len = 6;
-            f++;
-        } else if (f[0] == 't') {
-            len = 7;
-            f++;
-        } else if (f[0] == 'L') {
-            len = 8;
-            f++;
+        /* Length modifiers, longest first; "w" marks a wide argument. */
+        static const struct {
+            char text[4];
+            signed char len;
+        } km_lengths[] = {{"I64", 2}, {"I32", 0}, {"ll", 2}, {"hh", 5}, {"I", 3}, {"w", -1},
+                          {"l", 1},   {"h", 4},   {"z", 3},  {"j", 6},  {"t", 7}, {"L", 8}};
+        for (size_t k = 0; k < sizeof km_lengths / sizeof km_lengths[0]; k++) {
+            size_t n = strlen(km_lengths[k].text);
+            if (strncmp(f, km_lengths[k].text, n) == 0) {
+                if (km_lengths[k].len < 0)
+                    wide = 1;
+                else
+                    len = km_lengths[k].len;
+                f += n;
+                break;
+            }
         }
         char conv = *f ? *f++ : '\0';
         char tmp[KM_DBG_MAX];

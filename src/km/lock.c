@@ -217,69 +217,65 @@ static PKSPIN_LOCK km_handle_lock(PKLOCK_QUEUE_HANDLE h, const char *how, const 
     return lock;
 }
 
+/* The three pairs differ in the IRQL they require and the one they leave:
+ * the plain and ForDpc forms raise to DISPATCH_LEVEL from at most there
+ * and restore the handle's IRQL; the AtDpcLevel form requires
+ * DISPATCH_LEVEL (at_dpc) and leaves the IRQL alone. */
+static void km_queued_acquire(PKSPIN_LOCK lock, PKLOCK_QUEUE_HANDLE h, const char *fn,
+                              const void *site, int at_dpc)
+{
+    if (at_dpc)
+        km_check_min(fn, DISPATCH_LEVEL, site);
+    else
+        km_check(fn, DISPATCH_LEVEL, site);
+    h->OldIrql = (KIRQL)km_irql();
+    h->LockQueue.Next = NULL;
+    km_spin_acquire(lock, fn, site, at_dpc ? 0 : DISPATCH_LEVEL);
+    h->LockQueue.Lock = lock;
+}
+
+static void km_queued_release(PKLOCK_QUEUE_HANDLE h, const char *fn, const void *site,
+                              int at_dpc)
+{
+    km_check(fn, DISPATCH_LEVEL, site);
+    PKSPIN_LOCK lock = km_handle_lock(h, fn, site);
+    if (lock == NULL)
+        return;
+    h->LockQueue.Lock = NULL;
+    km_spin_release(lock, fn, site, at_dpc ? km_irql() : h->OldIrql);
+}
+
 VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    const void *site = KM_SITE();
-    km_check("KeAcquireInStackQueuedSpinLock", DISPATCH_LEVEL, site);
-    LockHandle->OldIrql = (KIRQL)km_irql();
-    LockHandle->LockQueue.Next = NULL;
-    km_spin_acquire(SpinLock, "KeAcquireInStackQueuedSpinLock", site, DISPATCH_LEVEL);
-    LockHandle->LockQueue.Lock = SpinLock;
+    km_queued_acquire(SpinLock, LockHandle, "KeAcquireInStackQueuedSpinLock", KM_SITE(), 0);
 }
 
 VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    const void *site = KM_SITE();
-    km_check("KeReleaseInStackQueuedSpinLock", DISPATCH_LEVEL, site);
-    PKSPIN_LOCK lock = km_handle_lock(LockHandle, "KeReleaseInStackQueuedSpinLock", site);
-    if (lock == NULL)
-        return;
-    LockHandle->LockQueue.Lock = NULL;
-    km_spin_release(lock, "KeReleaseInStackQueuedSpinLock", site, LockHandle->OldIrql);
+    km_queued_release(LockHandle, "KeReleaseInStackQueuedSpinLock", KM_SITE(), 0);
 }
 
 VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
                                               PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    const void *site = KM_SITE();
-    km_check_min("KeAcquireInStackQueuedSpinLockAtDpcLevel", DISPATCH_LEVEL, site);
-    LockHandle->OldIrql = (KIRQL)km_irql();
-    LockHandle->LockQueue.Next = NULL;
-    km_spin_acquire(SpinLock, "KeAcquireInStackQueuedSpinLockAtDpcLevel", site, 0);
-    LockHandle->LockQueue.Lock = SpinLock;
+    km_queued_acquire(SpinLock, LockHandle, "KeAcquireInStackQueuedSpinLockAtDpcLevel",
+                      KM_SITE(), 1);
 }
 
 VOID KeReleaseInStackQueuedSpinLockFromDpcLevel(PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    const void *site = KM_SITE();
-    km_check("KeReleaseInStackQueuedSpinLockFromDpcLevel", DISPATCH_LEVEL, site);
-    PKSPIN_LOCK lock =
-        km_handle_lock(LockHandle, "KeReleaseInStackQueuedSpinLockFromDpcLevel", site);
-    if (lock == NULL)
-        return;
-    LockHandle->LockQueue.Lock = NULL;
-    km_spin_release(lock, "KeReleaseInStackQueuedSpinLockFromDpcLevel", site, km_irql());
+    km_queued_release(LockHandle, "KeReleaseInStackQueuedSpinLockFromDpcLevel", KM_SITE(), 1);
 }
 
 VOID KeAcquireInStackQueuedSpinLockForDpc(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    const void *site = KM_SITE();
-    km_check("KeAcquireInStackQueuedSpinLockForDpc", DISPATCH_LEVEL, site);
-    LockHandle->OldIrql = (KIRQL)km_irql();
-    LockHandle->LockQueue.Next = NULL;
-    km_spin_acquire(SpinLock, "KeAcquireInStackQueuedSpinLockForDpc", site, DISPATCH_LEVEL);
-    LockHandle->LockQueue.Lock = SpinLock;
+    km_queued_acquire(SpinLock, LockHandle, "KeAcquireInStackQueuedSpinLockForDpc", KM_SITE(),
+                      0);
 }
 
 VOID KeReleaseInStackQueuedSpinLockForDpc(PKLOCK_QUEUE_HANDLE LockHandle)
 {
-    const void *site = KM_SITE();
-    km_check("KeReleaseInStackQueuedSpinLockForDpc", DISPATCH_LEVEL, site);
-    PKSPIN_LOCK lock = km_handle_lock(LockHandle, "KeReleaseInStackQueuedSpinLockForDpc", site);
-    if (lock == NULL)
-        return;
-    LockHandle->LockQueue.Lock = NULL;
-    km_spin_release(lock, "KeReleaseInStackQueuedSpinLockForDpc", site, LockHandle->OldIrql);
+    km_queued_release(LockHandle, "KeReleaseInStackQueuedSpinLockForDpc", KM_SITE(), 0);
 }
 
 /* ---- critical regions ------------------------------------------------------------ */

@@ -441,6 +441,27 @@ static int find_entries(host_module *m, char *why, size_t whysize)
     return 0;
 }
 
+/* What m left, in one line for why-texts ("1 registration ...; pool 24
+ * bytes ..."): the registrar's residue r and, when take_km, what libnmr-km
+ * counts for its object (into *k).  Returns 1 when anything is left, and
+ * sets *km_left. */
+static int residue_left(host_module *m, const residue *r, int take_km, nmr_km_residue *k,
+                        int *km_left, char *text, size_t size)
+{
+    *km_left = take_km && residue_km_take(m, k);
+    text[0] = '\0';
+    if (r->n == 0 && !*km_left)
+        return 0;
+    char summary[512] = "", kms[512] = "";
+    if (r->n != 0)
+        residue_summary(r, summary, sizeof summary);
+    if (*km_left)
+        residue_km_summary(k, kms, sizeof kms);
+    snprintf(text, size, "%s%s%s", summary, summary[0] != '\0' && kms[0] != '\0' ? "; " : "",
+             kms);
+    return 1;
+}
+
 /* Say what a failed load or DriverEntry left (registrations; for a
  * driver, also pool, threads and work items of its object) after "head"
  * in why, and decide: 0 when nothing is left (unmapped, m freed), -1 when
@@ -457,13 +478,9 @@ static int after_failed_load(host_module *m, char *why, size_t whysize, int n)
         snprintf(m->why, sizeof m->why, "no snapshot to check its failed load");
     } else {
         nmr_km_residue k;
-        int km_left = residue_km_take(m, &k);
-        if (r.n != 0 || km_left) {
-            char summary[512] = "", kms[512] = "";
-            if (r.n != 0)
-                residue_summary(&r, summary, sizeof summary);
-            if (km_left)
-                residue_km_summary(&k, kms, sizeof kms);
+        int km_left;
+        char left[1040];
+        if (residue_left(m, &r, 1, &k, &km_left, left, sizeof left)) {
             out_line("nmrhost: %s's failed %s left%s:", m->name,
                      m->kind == HOST_DRIVER ? HOST_DRIVER_ENTRY_SYMBOL : "load",
                      km_left ? "" : " in the registrar");
@@ -471,12 +488,10 @@ static int after_failed_load(host_module *m, char *why, size_t whysize, int n)
             if (km_left)
                 residue_km_report(&k, "  ");
             why[n] = '\0';
-            appendf(why, whysize, "; it left %s%s%s: kept resident", summary,
-                    summary[0] != '\0' && kms[0] != '\0' ? "; " : "", kms);
+            appendf(why, whysize, "; it left %s: kept resident", left);
             m->why[0] = '\0';
-            appendf(m->why, sizeof m->why, "failed %s left %s%s%s",
-                    m->kind == HOST_DRIVER ? HOST_DRIVER_ENTRY_SYMBOL : "load", summary,
-                    summary[0] != '\0' && kms[0] != '\0' ? "; " : "", kms);
+            appendf(m->why, sizeof m->why, "failed %s left %s",
+                    m->kind == HOST_DRIVER ? HOST_DRIVER_ENTRY_SYMBOL : "load", left);
             residue_free(&r);
         } else {
             residue_free(&r);
@@ -802,14 +817,9 @@ static int finish_unload(host_module *m, uint64_t start, host_unload_times *t, c
         return -1;
     }
     nmr_km_residue k;
-    int km_left = m->driver != NULL && residue_km_take(m, &k);
-    if (r.n != 0 || km_left) {
-        char summary[512] = "", kms[512] = "";
-        if (r.n != 0)
-            residue_summary(&r, summary, sizeof summary);
-        if (km_left)
-            residue_km_summary(&k, kms, sizeof kms);
-        const char *sep = summary[0] != '\0' && kms[0] != '\0' ? "; " : "";
+    int km_left;
+    char left[1040];
+    if (residue_left(m, &r, m->driver != NULL, &k, &km_left, left, sizeof left)) {
         if (m->kind == HOST_DRIVER)
             out_line("nmrhost: %s: DriverUnload returned but the driver left:", m->name);
         else
@@ -821,10 +831,10 @@ static int finish_unload(host_module *m, uint64_t start, host_unload_times *t, c
         out_line("nmrhost: %s: NOT unmapped (its code may still be called): kept resident",
                  m->name);
         why[0] = '\0';
-        appendf(why, whysize, "refused to unmap %s: it left %s%s%s; kept resident%s", m->name,
-                summary, sep, kms, status_note);
+        appendf(why, whysize, "refused to unmap %s: it left %s; kept resident%s", m->name, left,
+                status_note);
         m->why[0] = '\0';
-        appendf(m->why, sizeof m->why, "unload left %s%s%s", summary, sep, kms);
+        appendf(m->why, sizeof m->why, "unload left %s", left);
         residue_free(&r);
         if (m->state != HOST_RESIDENT)
             n_resident++;
