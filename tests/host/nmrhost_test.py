@@ -153,8 +153,10 @@ class Env:
         self.env.update({"HOME": self.tmp, "TERM": "vt100", "NMR_STRICT": "0"})
         self.env.pop("NMRHOST_MODULE_PATH", None)
         self.ttys = []
-        self.libedit = "libedit" in subprocess.run(
-            [host, "--version"], capture_output=True, text=True, timeout=30).stdout
+        # "line editing: libedit ..." (without it the line says "none: ...
+        # (build with libedit-dev)", which names libedit too)
+        self.libedit = re.search(r"line editing: libedit", subprocess.run(
+            [host, "--version"], capture_output=True, text=True, timeout=30).stdout) is not None
 
     def tty(self, *args, cwd=None):
         t = Tty([self.host, "-M", self.moddir, "--progress=off"] + list(args),
