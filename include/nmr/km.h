@@ -97,6 +97,14 @@ NMR_API char *nmr_km_tag_name(ULONG tag, char *buf);
  * Does not unmap anything. */
 NMR_API void nmr_km_driver_free(nmr_km_driver *driver);
 
+/* ---- for a schedule explorer (nmrcheck) ------------------------------- */
+/* The scheduler hooks are libnmr's (nmr_check_set_sched_hooks, <nmr/check.h>):
+ * the layer's waits, spin locks, events and threads call them. */
+/* Make the n-th pool allocation from now on fail (1 = the next), once;
+ * n <= 0 disarms.  nmr_km_pool_count: pool allocations attempted so far. */
+NMR_API void nmr_km_pool_fail_at(long n);
+NMR_API unsigned long nmr_km_pool_count(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -50,6 +50,23 @@
  *                       figures, so it must not depend on anything unload
  *                       freed.
  *
+ *   nmr_module_exercise optional.  One unit of the module's work, for the
+ *                       host to call from threads of its own (`worker`
+ *                       numbers them from 0): for a client, one call
+ *                       through the dispatch table of a provider it is
+ *                       bound to; for a provider, one use of its own state.
+ *                       Called from after load returned until just before
+ *                       unload is called, concurrently with attach, detach
+ *                       and cleanup, so that calls race them (nmrcheck(1)
+ *                       does this with --workers).  Must return promptly
+ *                       and be harmless when nothing is bound.
+ *   nmr_module_check    optional.  The module's own consistency check:
+ *                       returns 0 when all is well, otherwise writes why
+ *                       into buf (at most size bytes, NUL-terminated) and
+ *                       returns non-zero.  Called on a host thread after
+ *                       load returned and after unload returned (so, as for
+ *                       stats, it must not depend on what unload freed).
+ *                       A driver may export these two as well.
  * The host's safety net (what nmrhost does): after unload returns, it takes
  * a snapshot of the default registrar (<nmr/introspect.h>) and looks for
  * any registration whose characteristics, callbacks or context lie inside
@@ -87,6 +104,8 @@ extern "C" {
 #define NMR_MODULE_LOAD_SYMBOL "nmr_module_load"
 #define NMR_MODULE_UNLOAD_SYMBOL "nmr_module_unload"
 #define NMR_MODULE_STATS_SYMBOL "nmr_module_stats"
+#define NMR_MODULE_EXERCISE_SYMBOL "nmr_module_exercise"
+#define NMR_MODULE_CHECK_SYMBOL "nmr_module_check"
 
 #if defined(__GNUC__)
 #define NMR_MODULE_EXPORT __attribute__((visibility("default")))
@@ -117,11 +136,15 @@ struct nmr_module_host {
 typedef NTSTATUS nmr_module_load_fn(const nmr_module_host *host, int argc, char **argv);
 typedef NTSTATUS nmr_module_unload_fn(void);
 typedef int nmr_module_stats_fn(char *buf, size_t size);
+typedef void nmr_module_exercise_fn(unsigned worker);
+typedef int nmr_module_check_fn(char *buf, size_t size);
 
 /* Prototypes of the entry points a module defines (not part of libnmr). */
 NMR_MODULE_EXPORT nmr_module_load_fn nmr_module_load;
 NMR_MODULE_EXPORT nmr_module_unload_fn nmr_module_unload;
 NMR_MODULE_EXPORT nmr_module_stats_fn nmr_module_stats;
+NMR_MODULE_EXPORT nmr_module_exercise_fn nmr_module_exercise;
+NMR_MODULE_EXPORT nmr_module_check_fn nmr_module_check;
 
 #ifdef __cplusplus
 }

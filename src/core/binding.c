@@ -29,6 +29,7 @@
 #include "core/core.h"
 
 #include "base/alloc.h"
+#include "base/check.h"
 #include "core/callstack.h"
 #include "base/clock.h"
 #include "base/misuse.h"
@@ -80,8 +81,13 @@ static void unlink_locked(nmr_binding *b)
     for (int side = 0; side < 2; side++) {
         nmr_reg *r = b->reg[side];
         nmr_list_del(&b->link[side]);
-        if (--r->live_bindings == 0 && r->state == NMR_REG_WAITING)
+        if (--r->live_bindings != 0)
+            continue;
+        if (r->state == NMR_REG_WAITING)
             pthread_cond_broadcast(&r->npi->drained);
+        /* a schedule explorer learns which wait may now end (nmr/check.h) */
+        if (r->state == NMR_REG_WAITING)
+            nmr_check_wake(nmr_handle_value(&r->obj));
     }
 }
 

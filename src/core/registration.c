@@ -29,6 +29,7 @@
 #include "core/core.h"
 
 #include "base/alloc.h"
+#include "base/check.h"
 #include "core/callstack.h"
 #include "base/clock.h"
 #include "core/registrar.h"
@@ -258,6 +259,9 @@ static int wait_drained_locked(nmr_reg *r, uint64_t deadline_ns)
     nmr_npi_assert_held(r->npi);
     if (r->live_bindings == 0)
         return 0; /* the usual case: nothing to wait for, no clock read */
+    /* a schedule explorer learns that this thread blocks until the last
+     * binding goes (unlink_locked wakes it); nmr/check.h */
+    nmr_check_block_begin("NmrWaitFor*DeregisterComplete", nmr_handle_value(&r->obj), 0);
     nmr_npi *npi = r->npi;
     uint64_t start = 0, warn_at = 0, interval = nmr_watchdog_warn_ms();
     if (interval > 0 || deadline_ns > 0) {

@@ -50,10 +50,21 @@ static km_block *km_live[KM_BUCKETS];
 static km_block *km_quar[KM_QUARANTINE]; /* a ring, oldest at km_quar_head */
 static unsigned km_quar_head, km_quar_len;
 static long km_fail_at;
+static unsigned long km_attempts;    /* pool allocations asked for (nmr_km_pool_count) */
 
 void nmr_km__pool_fail_at(long n)
 {
     __atomic_store_n(&km_fail_at, n > 0 ? n : 0, __ATOMIC_RELAXED);
+}
+
+void nmr_km_pool_fail_at(long n)
+{
+    nmr_km__pool_fail_at(n);
+}
+
+unsigned long nmr_km_pool_count(void)
+{
+    return __atomic_load_n(&km_attempts, __ATOMIC_RELAXED);
 }
 
 static int km_injected_failure(void)
@@ -94,6 +105,7 @@ static void *km_pool_alloc(const char *fn, int paged, SIZE_T size, ULONG tag, in
         snprintf(name, sizeof name, "%s of paged pool", fn);
         nmr__verify_irql(name, APC_LEVEL, site);
     }
+    __atomic_fetch_add(&km_attempts, 1, __ATOMIC_RELAXED);
     if (km_injected_failure())
         return NULL;
     km_block *b = malloc(sizeof *b);

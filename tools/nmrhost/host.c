@@ -34,7 +34,11 @@
 static host_config cfg;
 static host_module *loaded_head;     /* loaded and resident, load order */
 static host_module *history_head;    /* unloaded, most recent first */
-static unsigned long n_loads, n_unloads, n_resident;
+static atomic_ulong n_loads, n_unloads, n_resident;
+/* The two lists: nmrhost drives them from one thread, nmrcheck from
+ * several (a load racing an unload), so every walk and change of them
+ * holds this lock (never across a module's entry point). */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ulong n_misuse, n_watchdog;
 static host_intr_policy intr_policy = HOST_INTR_STOP;
 
@@ -141,6 +145,12 @@ int host_can_unload(const host_module *m)
 
 void host_set_intr_policy(host_intr_policy policy) { intr_policy = policy; }
 
+static void entry_hook(host_module *m, const char *entry, int returned)
+{
+    if (cfg.on_entry != NULL)
+        cfg.on_entry(m, entry, returned);
+}
+
 void host_init(const host_config *config)
 {
     cfg = *config;
@@ -154,10 +164,12 @@ host_module *host_history(void) { return history_head; }
 
 host_module *host_find(const char *name)
 {
-    for (host_module *m = loaded_head; m != NULL; m = m->next)
-        if (strcmp(m->name, name) == 0)
-            return m;
-    return NULL;
+    pthread_mutex_lock(&table_lock);
+    host_module *m = loaded_head;
+    while (m != NULL && strcmp(m->name, name) != 0)
+        m = m->next;
+    pthread_mutex_unlock(&table_lock);
+    return m;
 }
 
 host_module *host_find_any(const char *name)
@@ -170,37 +182,52 @@ host_module *host_find_any(const char *name)
 
 void host_get_counters(host_counters *out)
 {
-    out->loads = n_loads;
-    out->unloads = n_unloads;
-    out->kept_resident = n_resident;
+    out->loads = atomic_load(&n_loads);
+    out->unloads = atomic_load(&n_unloads);
+    out->kept_resident = atomic_load(&n_resident);
     out->misuse_reports = atomic_load(&n_misuse);
     out->watchdog_reports = atomic_load(&n_watchdog);
 }
 
+static void free_module(host_module *m);
+
 static void unlink_loaded(host_module *m)
 {
+    pthread_mutex_lock(&table_lock);
     for (host_module **pp = &loaded_head; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == m) {
             *pp = m->next;
             m->next = NULL;
-            return;
+            break;
         }
     }
+    pthread_mutex_unlock(&table_lock);
 }
 
-static void append_loaded(host_module *m)
+/* Append m unless a module of its name or file is loaded: 0, or -1 with
+ * that module in *other. */
+static int append_loaded(host_module *m, host_module **other)
 {
+    pthread_mutex_lock(&table_lock);
     host_module **pp = &loaded_head;
-    while (*pp != NULL)
-        pp = &(*pp)->next;
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, m->name) == 0 || strcmp((*pp)->real, m->real) == 0) {
+            *other = *pp;
+            pthread_mutex_unlock(&table_lock);
+            return -1;
+        }
+    }
     m->next = NULL;
     *pp = m;
+    pthread_mutex_unlock(&table_lock);
+    return 0;
 }
 
 /* An unloaded module keeps its name and last figures; an older entry of
  * the same name is dropped. */
 static void to_history(host_module *m)
 {
+    pthread_mutex_lock(&table_lock);
     for (host_module **pp = &history_head; *pp != NULL; pp = &(*pp)->next) {
         if (strcmp((*pp)->name, m->name) == 0) {
             host_module *old = *pp;
@@ -215,6 +242,20 @@ static void to_history(host_module *m)
     m->state = HOST_UNLOADED;
     m->next = history_head;
     history_head = m;
+    pthread_mutex_unlock(&table_lock);
+}
+
+void host_clear_history(void)
+{
+    pthread_mutex_lock(&table_lock);
+    host_module *m = history_head;
+    history_head = NULL;
+    pthread_mutex_unlock(&table_lock);
+    while (m != NULL) {
+        host_module *next = m->next;
+        free_module(m);
+        m = next;
+    }
 }
 
 /* ---- ownership ---------------------------------------------------------- */
@@ -239,14 +280,17 @@ host_module *host_owner(const nmr_registration_info *reg)
     const void *bases[5];
     for (size_t i = 0; i < 5; i++)
         bases[i] = object_base(where[i]);
-    for (host_module *m = loaded_head; m != NULL; m = m->next) {
+    host_module *owner = NULL;
+    pthread_mutex_lock(&table_lock);
+    for (host_module *m = loaded_head; m != NULL && owner == NULL; m = m->next) {
         if (m->dl == NULL)
             continue;
         for (size_t i = 0; i < 5; i++)
             if (bases[i] != NULL && bases[i] == m->base)
-                return m;
+                owner = m;
     }
-    return NULL;
+    pthread_mutex_unlock(&table_lock);
+    return owner;
 }
 
 /* ---- /proc/self/maps ---------------------------------------------------- */
@@ -394,6 +438,10 @@ static int find_entries(host_module *m, char *why, size_t whysize)
     memcpy(&m->entry, &sym, sizeof sym);
     sym = dlsym(m->dl, NMR_MODULE_STATS_SYMBOL);
     memcpy(&m->stats, &sym, sizeof sym);
+    sym = dlsym(m->dl, NMR_MODULE_EXERCISE_SYMBOL);
+    memcpy(&m->exercise, &sym, sizeof sym);
+    sym = dlsym(m->dl, NMR_MODULE_CHECK_SYMBOL);
+    memcpy(&m->check, &sym, sizeof sym);
     if (m->entry != NULL && (m->load != NULL || m->unload != NULL)) {
         snprintf(why, whysize, "'%s' exports both %s and %s: is it a module or a driver? "
                  "(export the entries of one kind only: see <nmr/module.h>, docs/host.md)",
@@ -525,10 +573,11 @@ static int start_driver(host_module *m, module_private *priv, host_module **out,
     m->iface.size = sizeof m->iface;
     m->iface.name = m->name;
     m->iface.log = module_log;
-    append_loaded(m);              /* so that host_owner sees it */
     set_doing(HOST_DRIVER_ENTRY_SYMBOL, m->name);
     nmr_km_driver *driver = NULL;
+    entry_hook(m, HOST_DRIVER_ENTRY_SYMBOL, 0);
     NTSTATUS st = nmr_km_driver_start(m->entry, m->name, m->base, &driver);
+    entry_hook(m, HOST_DRIVER_ENTRY_SYMBOL, 1);
     set_doing(NULL, NULL);
     m->driver = driver;
     if (!NT_SUCCESS(st)) {
@@ -576,30 +625,31 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
         goto fail;
     }
     module_name(m->path, m->name, sizeof m->name);
-    for (host_module *other = loaded_head; other != NULL; other = other->next) {
-        if (strcmp(other->name, m->name) == 0 || strcmp(other->real, m->real) == 0) {
-            snprintf(why, whysize, "'%s' is already loaded%s (as %s, from %s); unload it first",
-                     m->name, other->state == HOST_RESIDENT ? " and kept resident" : "",
-                     other->name, other->path);
-            goto fail;
-        }
+    host_module *other = NULL;
+    if (append_loaded(m, &other) != 0) {
+        snprintf(why, whysize, "'%s' is already loaded%s (as %s, from %s); unload it first",
+                 m->name, other->state == HOST_RESIDENT ? " and kept resident" : "",
+                 other->name, other->path);
+        goto fail;
     }
+    /* in the table from here on (so that host_owner sees it), not yet
+     * mapped (m->dl NULL: host_owner skips it) */
     if (host_is_mapped(m->real) == 1) {
         snprintf(why, whysize, "%s is already mapped in this process (not by nmrhost): "
                  "it could never be unmapped", m->real);
-        goto fail;
+        goto fail_listed;
     }
     dlerror();
     m->dl = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
     if (m->dl == NULL) {
         const char *e = dlerror();
         snprintf(why, whysize, "cannot load '%s': %s", m->path, e != NULL ? e : "?");
-        goto fail;
+        goto fail_listed;
     }
     if (find_entries(m, why, whysize) != 0) {
         dlclose(m->dl);
         m->dl = NULL;
-        goto fail;
+        goto fail_listed;
     }
     if (m->kind == HOST_DRIVER)
         return start_driver(m, priv, out, margv, why, whysize);
@@ -612,9 +662,10 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
     margv[0] = m->name;
     for (int i = 0; i < argc; i++)
         margv[i + 1] = argv[i];
-    append_loaded(m);              /* so that host_owner sees it */
     NTSTATUS st;
+    entry_hook(m, "load", 0);
     st = m->load(&m->iface, argc + 1, margv);
+    entry_hook(m, "load", 1);
     free(margv);
     margv = NULL;
     if (st != STATUS_SUCCESS) {
@@ -627,6 +678,8 @@ int host_load(const char *spec, int argc, char **argv, host_module **out, char *
     *out = m;
     return 0;
 
+fail_listed:
+    unlink_loaded(m);
 fail:
     free(margv);
     free_module(m);
@@ -675,11 +728,14 @@ static void report_left(host_module *m)
 /* Run the unload entry here, unwatched (no memory for a helper thread). */
 static NTSTATUS unload_here(host_module *m)
 {
-    if (m->kind == HOST_DRIVER) {
+    NTSTATUS st = STATUS_SUCCESS;
+    entry_hook(m, entry_word(m), 0);
+    if (m->kind == HOST_DRIVER)
         nmr_km_driver_unload(m->driver);
-        return STATUS_SUCCESS;
-    }
-    return m->unload();
+    else
+        st = m->unload();
+    entry_hook(m, entry_word(m), 1);
+    return st;
 }
 
 static void report_holdup(host_module *m, uint64_t elapsed_ms)
@@ -764,6 +820,10 @@ static int run_unload(host_module *m, NTSTATUS *st)
     module_private *priv = m->iface.host_private;
     unload_job *job = calloc(1, sizeof *job);
     uint64_t start = host_now_ns();
+    if (cfg.unload_inline) {           /* the caller watches (nmrcheck) */
+        free(job);
+        job = NULL;
+    }
     if (job == NULL) {                 /* run it here, unwatched */
         *st = unload_here(m);
         priv->unload_returned = 1;
@@ -941,6 +1001,7 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
         t->unload_ns = host_now_ns() - t0;
     if (m->stats != NULL)          /* final figures, before the code goes */
         m->stats(m->last_stats, sizeof m->last_stats);
+    host_check(m, m->check_why, sizeof m->check_why);
     if (st != STATUS_SUCCESS)
         snprintf(note, sizeof note, " (its unload entry returned %s, 0x%08x)", nmr_status_name(st),
                  (unsigned)st);
@@ -952,6 +1013,20 @@ int host_unload(host_module *m, host_unload_times *t, char *why, size_t whysize)
         return -1;
     }
     return 0;
+}
+
+/* ---- the module's own check ---------------------------------------------- */
+int host_check(host_module *m, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (m->check == NULL || m->dl == NULL)
+        return 0;
+    int r = m->check(buf, size);
+    if (size > 0)
+        buf[size - 1] = '\0';
+    if (r != 0 && buf[0] == '\0')
+        snprintf(buf, size, "nmr_module_check returned %d", r);
+    return r;
 }
 
 /* ---- stats -------------------------------------------------------------- */

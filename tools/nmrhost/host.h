@@ -58,6 +58,9 @@ typedef struct host_module {
     nmr_km_entry_fn *entry;        /* a driver's DriverEntry (NULL for a module) */
     nmr_km_driver *driver;         /* the started driver, until unmapped */
     nmr_module_stats_fn *stats;    /* may be NULL (a driver may export one too) */
+    nmr_module_exercise_fn *exercise; /* optional, for nmrcheck's workers */
+    nmr_module_check_fn *check;    /* optional: the module's own check */
+    char check_why[HOST_WHY_LEN];  /* what check said after unload ("" when well) */
     nmr_module_host iface;         /* what the module was given */
     host_state state;
     char why[HOST_WHY_LEN];        /* HOST_RESIDENT: one line, why */
@@ -73,6 +76,12 @@ typedef struct host_config {
     unsigned unload_timeout_ms;    /* give up waiting (0: wait for ever) */
     const char *module_path;       /* ':'-separated directories, or NULL */
     int quiet_modules;             /* drop the modules' log lines */
+    int unload_inline;             /* run unload entries on the calling thread,
+                                      unwatched (nmrcheck watches them itself) */
+    /* Called on the thread that runs a module's entry (load, unload,
+     * DriverEntry, DriverUnload), just before it (returned == 0) and just
+     * after it returned (returned == 1).  May be NULL. */
+    void (*on_entry)(host_module *m, const char *entry, int returned);
 } host_config;
 
 typedef struct host_unload_times {
@@ -90,6 +99,8 @@ void host_init(const host_config *config);
 host_module *host_modules(void);
 host_module *host_history(void);
 host_module *host_find(const char *name);        /* loaded or resident */
+/* Forget the unloaded modules' last figures (nmrcheck, after each run). */
+void host_clear_history(void);
 host_module *host_find_any(const char *name);    /* including unloaded */
 
 /* Load a module or a driver: spec is a path, or a name looked for on the
@@ -132,6 +143,11 @@ void host_set_intr_policy(host_intr_policy policy);
 /* The module's stats line into buf ("" when it has none); for an unloaded
  * module, its last one.  Returns 0, or -1 when it has no stats entry. */
 int host_stats(host_module *m, char *buf, size_t size);
+
+/* The module's own check (nmr_module_check) into buf: 0 when it has none
+ * or says all is well ("" in buf), else non-zero with its text.  Called
+ * by host_unload after the unload entry returned (into m->check_why). */
+int host_check(host_module *m, char *buf, size_t size);
 
 /* One field of a stats line: 0 and *value, or -1 when absent. */
 int host_stats_field(const char *stats, const char *key, char *value, size_t size);

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.h - the scheduler hooks of <nmr/check.h> as libnmr reads them: a
+ * wait's waker tells a schedule explorer that the wait may end.  With no
+ * tool installed, one load and a branch.
+ */
+#ifndef NMR_SRC_CHECK_H
+#define NMR_SRC_CHECK_H
+
+#include <nmr/check.h>
+
+extern const nmr_check_sched_hooks *_Atomic nmr_check_hooks;
+
+/* obj's waiters may go (the NPI lock may be held: the hook only records). */
+static inline void nmr_check_wake(const void *obj)
+{
+    const nmr_check_sched_hooks *h = nmr_check_hooks;
+    if (__builtin_expect(h != NULL, 0))
+        h->wake(obj);
+}
+
+/* The other hooks, for libnmr-km and the rundown layer (one load and a
+ * branch when no tool is installed). */
+static inline void nmr_check_point(const char *fn, const void *obj)
+{
+    const nmr_check_sched_hooks *h = nmr_check_hooks;
+    if (__builtin_expect(h != NULL, 0))
+        h->point(fn, obj);
+}
+
+static inline void nmr_check_block_begin(const char *fn, const void *obj, int timed)
+{
+    const nmr_check_sched_hooks *h = nmr_check_hooks;
+    if (__builtin_expect(h != NULL, 0))
+        h->block_begin(fn, obj, timed);
+}
+
+static inline void nmr_check_block_end(void)
+{
+    const nmr_check_sched_hooks *h = nmr_check_hooks;
+    if (__builtin_expect(h != NULL, 0))
+        h->block_end();
+}
+
+#endif

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nmrcheck.h - what the two halves of nmrcheck share: the options, the
+ * memory the parent maps for its children (one slot per child: the
+ * schedule it runs, its step log, the defect it found), and the entry of
+ * a child (run.c).  main.c is the parent: options, children, reports.
+ */
+#ifndef NMRCHECK_NMRCHECK_H
+#define NMRCHECK_NMRCHECK_H
+
+#include "sched.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define CHK_MAX_MODULES 8
+#define CHK_MAX_ARGS 16
+#define CHK_MAX_WORKERS 8
+
+typedef struct chk_module_spec {
+    char *text;                    /* as given: NAME.so[:ARGS] */
+    char *path;                    /* the object, resolved */
+    char *name;                    /* its name in reports (file name without .so) */
+    int argc;
+    char *argv[CHK_MAX_ARGS];      /* the load arguments */
+} chk_module_spec;
+
+typedef struct chk_options {
+    chk_module_spec mods[CHK_MAX_MODULES];
+    int nmods;
+    const char *module_path;       /* -M */
+    uint64_t schedules;            /* --schedules */
+    double seconds;                /* --seconds */
+    uint64_t seed;                 /* --seed: the first schedule's seeds derive from it */
+    int replay;                    /* --replay SEED given */
+    uint64_t replay_seed;
+    unsigned workers;              /* --workers */
+    unsigned calls;                /* --calls: exercise calls per worker per schedule */
+    unsigned depth;                /* --depth: PCT d */
+    unsigned steps;                /* --steps: PCT k */
+    unsigned hang_ms;              /* --hang-ms */
+    unsigned stall_ms;             /* --stall-ms */
+    unsigned alloc_fail;           /* --alloc-fail N: try failing one of the first N allocations */
+    unsigned jobs;                 /* --jobs: children at once */
+    int first;                     /* --first: stop at the first defect */
+    int progress;                  /* -1 auto, 0 off, 1 on */
+    const char *json;              /* --json FILE */
+    int verbose;                   /* --trace: the whole trace of each defect */
+} chk_options;
+
+typedef enum chk_kind {
+    CHK_NONE = 0,
+    CHK_CRASH,
+    CHK_MISUSE,
+    CHK_VERIFIER,
+    CHK_HANG,
+    CHK_LATE_CALLBACK,
+    CHK_RESIDUE,
+    CHK_MODULE_CHECK,
+    CHK_KINDS
+} chk_kind;
+
+const char *chk_kind_name(chk_kind kind);
+
+#define CHK_SUMMARY_LEN 320
+#define CHK_PLACE_LEN 200
+#define CHK_DETAIL_LEN 4096
+#define CHK_LOG_STEPS 2048
+
+typedef struct chk_defect {
+    int kind;                      /* chk_kind */
+    char summary[CHK_SUMMARY_LEN];
+    char place[CHK_PLACE_LEN];     /* what makes two defects the same one */
+    char detail[CHK_DETAIL_LEN];   /* more lines: threads, watchdog, report excerpt */
+} chk_defect;
+
+/* What a schedule did, for the report: its plan in words. */
+#define CHK_PLAN_LEN 200
+
+typedef struct chk_slot {
+    volatile uint64_t seed;        /* of the schedule running or last run */
+    volatile uint64_t schedule;    /* its number */
+    volatile uint64_t beat;        /* moves while the child lives */
+    volatile uint64_t fallbacks;   /* of the schedule running */
+    volatile int have_defect;
+    chk_defect defect;
+    char plan[CHK_PLAN_LEN];
+    char crash[CHK_SUMMARY_LEN];   /* a fatal signal, as the child's handler saw it */
+    sched_log log;                 /* CHK_LOG_STEPS steps follow */
+} chk_slot;
+
+typedef struct chk_shared {
+    atomic_ullong next;            /* the next schedule number to run */
+    atomic_ullong done;            /* schedules finished */
+    atomic_int stop;               /* children take no more schedules */
+} chk_shared;
+
+size_t chk_slot_size(void);
+
+/* The place of a defect made comparable across schedules: handles,
+ * addresses and numbers become '#'. */
+void chk_normalize(char *out, size_t size, const char *in);
+
+/* The seed of schedule number i of a search from seed base. */
+uint64_t chk_schedule_seed(uint64_t base, uint64_t i);
+
+/* A child: runs schedules until the budget is spent or one finds a
+ * defect.  Never returns: exits 0 (budget spent), 3 (defect in the slot)
+ * or 4 (could not start). */
+_Noreturn void chk_child_main(const chk_options *o, chk_shared *sh, chk_slot *slot,
+                              double deadline_s);
+
+#define CHK_EXIT_DONE 0
+#define CHK_EXIT_DEFECT 3
+#define CHK_EXIT_SETUP 4
+
+#endif /* NMRCHECK_NMRCHECK_H */
