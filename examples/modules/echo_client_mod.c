@@ -24,7 +24,8 @@
  *            OnReply notification did not come exactly once, for this
  *            call's binding, with the same text
  *
- * Arguments: threads=N   worker threads (default 2, at most 64)
+ * Arguments: threads=N   worker threads (default 2, 0 to 64; with 0 the
+ *                        calls come only through nmr_module_exercise)
  *            idle-us=N   pause after a refused call (default 200)
  *            quiet       no log lines
  */
@@ -227,55 +228,82 @@ static void pause_us(unsigned us)
         nanosleep(&ts, NULL);
 }
 
+/* One call to the preferred provider, counted in w: 1 when made (answered
+ * or failed), 0 when refused (nothing bound).  seq numbers the messages of
+ * w's thread; rec is this thread's call record. */
+static int one_call(worker *w, unsigned long long seq, call_record *rec)
+{
+    client_binding *b;
+    bool entered = false;
+    char msg[48], expect[96], out[96];
+    NTSTATUS st;
+
+    pthread_rwlock_rdlock(&client.lock);
+    b = best_locked();
+    if (b != NULL)
+        entered = nmr_guard_enter(&b->guard);
+    pthread_rwlock_unlock(&client.lock);
+    if (b == NULL) {
+        atomic_fetch_add_explicit(&w->refused, 1, memory_order_relaxed);
+        return 0;
+    }
+    if (!entered) {
+        atomic_fetch_add_explicit(&w->failed, 1, memory_order_relaxed);
+        return 1;
+    }
+    /* In the guard: b stays valid until nmr_guard_leave. */
+    snprintf(msg, sizeof msg, "w%u#%llu", w->id, seq);
+    if (b->version >= ECHO_NPI_VERSION_TAGGED)
+        snprintf(expect, sizeof expect, "%s|%s", msg, b->name);
+    else
+        snprintf(expect, sizeof expect, "%s", msg);
+    out[0] = '\0';
+    rec->binding = b;
+    rec->out = out;
+    rec->replies = 0;
+    rec->matched = false;
+    current_call = rec;
+    st = b->provider->Echo(b->provider_ctx, msg, out, sizeof out);
+    current_call = NULL;
+    nmr_guard_leave(&b->guard);     /* b may be gone after this */
+    if (st != STATUS_SUCCESS)
+        atomic_fetch_add_explicit(&w->failed, 1, memory_order_relaxed);
+    else if (strcmp(out, expect) != 0 || rec->replies != 1 || !rec->matched)
+        atomic_fetch_add_explicit(&w->wrong, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&w->calls, 1, memory_order_relaxed);
+    return 1;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     unsigned long long seq = 0;
-    char msg[48], expect[96], out[96];
     call_record rec;
 
-    current_call = &rec;
     while (!atomic_load_explicit(&client.stop, memory_order_relaxed)) {
-        client_binding *b;
-        bool entered = false;
-        NTSTATUS st;
-
-        pthread_rwlock_rdlock(&client.lock);
-        b = best_locked();
-        if (b != NULL)
-            entered = nmr_guard_enter(&b->guard);
-        pthread_rwlock_unlock(&client.lock);
-        if (b == NULL) {
-            atomic_fetch_add_explicit(&w->refused, 1, memory_order_relaxed);
+        if (!one_call(w, ++seq, &rec))
             pause_us(client.idle_us);
-            continue;
-        }
-        if (!entered) {
-            atomic_fetch_add_explicit(&w->failed, 1, memory_order_relaxed);
-            continue;
-        }
-        /* In the guard: b stays valid until nmr_guard_leave. */
-        snprintf(msg, sizeof msg, "w%u#%llu", w->id, ++seq);
-        if (b->version >= ECHO_NPI_VERSION_TAGGED)
-            snprintf(expect, sizeof expect, "%s|%s", msg, b->name);
-        else
-            snprintf(expect, sizeof expect, "%s", msg);
-        out[0] = '\0';
-        rec.binding = b;
-        rec.out = out;
-        rec.replies = 0;
-        rec.matched = false;
-        st = b->provider->Echo(b->provider_ctx, msg, out, sizeof out);
-        nmr_guard_leave(&b->guard);     /* b may be gone after this */
-        if (st != STATUS_SUCCESS)
-            atomic_fetch_add_explicit(&w->failed, 1, memory_order_relaxed);
-        else if (strcmp(out, expect) != 0 || rec.replies != 1 || !rec.matched)
-            atomic_fetch_add_explicit(&w->wrong, 1, memory_order_relaxed);
-        else
-            atomic_fetch_add_explicit(&w->calls, 1, memory_order_relaxed);
     }
-    current_call = NULL;
     return NULL;
+}
+
+/* The calls a host makes through nmr_module_exercise (nmrcheck's workers),
+ * counted apart from the module's own threads; id 1000 + the host's worker
+ * number in the message. */
+static worker host_calls;
+static atomic_ullong host_seq;
+
+NMR_MODULE_EXPORT void nmr_module_exercise(unsigned host_worker)
+{
+    call_record rec;
+    worker w = { .id = 1000u + host_worker };
+
+    one_call(&w, atomic_fetch_add(&host_seq, 1) + 1, &rec);
+    atomic_fetch_add_explicit(&host_calls.calls, atomic_load(&w.calls), memory_order_relaxed);
+    atomic_fetch_add_explicit(&host_calls.refused, atomic_load(&w.refused), memory_order_relaxed);
+    atomic_fetch_add_explicit(&host_calls.failed, atomic_load(&w.failed), memory_order_relaxed);
+    atomic_fetch_add_explicit(&host_calls.wrong, atomic_load(&w.wrong), memory_order_relaxed);
 }
 
 static void stop_workers(unsigned n)
@@ -329,8 +357,8 @@ static int parse_args(const nmr_module_host *host, int argc, char **argv)
         }
         if (strncmp(argv[i], "threads=", 8) == 0) {
             v = strtoul(argv[i] + 8, &end, 10);
-            if (*end != '\0' || v < 1 || v > MAX_THREADS) {
-                host->log(host, "threads=N: N from 1 to %d", MAX_THREADS);
+            if (*end != '\0' || v > MAX_THREADS) {
+                host->log(host, "threads=N: N from 0 to %d", MAX_THREADS);
                 return -1;
             }
             client.nthreads = (unsigned)v;
@@ -371,6 +399,10 @@ static void sum_counters(unsigned long long c[4])
     unsigned i;
 
     memcpy(c, client.final, sizeof client.final);
+    c[0] += atomic_load_explicit(&host_calls.calls, memory_order_relaxed);
+    c[1] += atomic_load_explicit(&host_calls.refused, memory_order_relaxed);
+    c[2] += atomic_load_explicit(&host_calls.failed, memory_order_relaxed);
+    c[3] += atomic_load_explicit(&host_calls.wrong, memory_order_relaxed);
     for (i = 0; client.workers != NULL && i < client.nthreads; i++) {
         c[0] += atomic_load_explicit(&client.workers[i].calls, memory_order_relaxed);
         c[1] += atomic_load_explicit(&client.workers[i].refused, memory_order_relaxed);
@@ -396,12 +428,12 @@ NMR_MODULE_EXPORT NTSTATUS nmr_module_load(const nmr_module_host *host, int argc
     atomic_store(&client.stop, false);
     memset(client.final, 0, sizeof client.final);
     /* worker is cache-line aligned: its size is a multiple of 64. */
-    client.workers = aligned_alloc(_Alignof(worker), client.nthreads * sizeof(worker));
+    client.workers = aligned_alloc(_Alignof(worker), (client.nthreads + 1) * sizeof(worker));
     if (client.workers == NULL) {
         pthread_rwlock_destroy(&client.lock);
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    memset(client.workers, 0, client.nthreads * sizeof(worker));
+    memset(client.workers, 0, (client.nthreads + 1) * sizeof(worker));
     /* Register first: the providers already there are bound before the
      * first call, so no call is refused when one is. */
     st = NmrRegisterClient(&client_chars, &client, &client.nmr_client);
@@ -445,9 +477,27 @@ NMR_MODULE_EXPORT NTSTATUS nmr_module_unload(void)
         memcpy(client.final, c, sizeof c);
         client.workers = NULL;
         free(w);
+        atomic_store(&host_calls.calls, 0);     /* counted in final now */
+        atomic_store(&host_calls.refused, 0);
+        atomic_store(&host_calls.failed, 0);
+        atomic_store(&host_calls.wrong, 0);
     }
     pthread_rwlock_destroy(&client.lock);
     return st;
+}
+
+/* The module's own check (nmrcheck calls it after load and after unload):
+ * every reply was the echo of its call. */
+NMR_MODULE_EXPORT int nmr_module_check(char *buf, size_t size)
+{
+    unsigned long long c[4];
+
+    sum_counters(c);
+    if (c[3] == 0)
+        return 0;
+    snprintf(buf, size, "%llu wrong replies (not the echo of the call, or no OnReply "
+             "for it)", c[3]);
+    return 1;
 }
 
 NMR_MODULE_EXPORT int nmr_module_stats(char *buf, size_t size)

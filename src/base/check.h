@@ -9,12 +9,19 @@
 
 #include <nmr/check.h>
 
+/* Inside libnmr the hooks are one pointer; libnmr-km, another object,
+ * asks for it (it defines NMR_CHECK_VIA_CALL before including this). */
+#ifdef NMR_CHECK_VIA_CALL
+#define NMR_CHECK_HOOKS_() nmr_check_sched()
+#else
 extern const nmr_check_sched_hooks *_Atomic nmr_check_hooks;
+#define NMR_CHECK_HOOKS_() nmr_check_hooks
+#endif
 
 /* obj's waiters may go (the NPI lock may be held: the hook only records). */
 static inline void nmr_check_wake(const void *obj)
 {
-    const nmr_check_sched_hooks *h = nmr_check_hooks;
+    const nmr_check_sched_hooks *h = NMR_CHECK_HOOKS_();
     if (__builtin_expect(h != NULL, 0))
         h->wake(obj);
 }
@@ -23,21 +30,21 @@ static inline void nmr_check_wake(const void *obj)
  * branch when no tool is installed). */
 static inline void nmr_check_point(const char *fn, const void *obj)
 {
-    const nmr_check_sched_hooks *h = nmr_check_hooks;
+    const nmr_check_sched_hooks *h = NMR_CHECK_HOOKS_();
     if (__builtin_expect(h != NULL, 0))
         h->point(fn, obj);
 }
 
 static inline void nmr_check_block_begin(const char *fn, const void *obj, int timed)
 {
-    const nmr_check_sched_hooks *h = nmr_check_hooks;
+    const nmr_check_sched_hooks *h = NMR_CHECK_HOOKS_();
     if (__builtin_expect(h != NULL, 0))
         h->block_begin(fn, obj, timed);
 }
 
 static inline void nmr_check_block_end(void)
 {
-    const nmr_check_sched_hooks *h = nmr_check_hooks;
+    const nmr_check_sched_hooks *h = NMR_CHECK_HOOKS_();
     if (__builtin_expect(h != NULL, 0))
         h->block_end();
 }

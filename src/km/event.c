@@ -38,9 +38,12 @@ LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait)
     else
         km_check("KeSetEvent", DISPATCH_LEVEL, site);
     LONG old = __atomic_exchange_n(&Event->Header.SignalState, 1, __ATOMIC_ACQ_REL);
-    if (old == 0)
+    if (old == 0) {
+        nmr_check_wake(Event);     /* a schedule explorer's waiters on it may go */
         km_wake(&Event->Header.SignalState,
                 Event->Header.Type == SynchronizationEvent ? 1 : 1 << 30);
+    }
+    nmr_check_point("KeSetEvent", Event);
     return old;
 }
 
@@ -123,12 +126,18 @@ NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR
         return STATUS_INVALID_PARAMETER;
     }
     DISPATCHER_HEADER *h = (DISPATCHER_HEADER *)Object;
+    nmr_check_point("KeWaitForSingleObject", Object);
     for (;;) {
         if (km_try_satisfy(h))
             return STATUS_SUCCESS;
         if (kind < 0)
             return STATUS_TIMEOUT;
-        if (nmr_km__block(&h->SignalState, 0, kind > 0 ? &ts : NULL, realtime) == ETIMEDOUT)
+        /* a schedule explorer lets others run while this thread blocks;
+         * KeSetEvent (or the thread's end) wakes it */
+        nmr_check_block_begin("KeWaitForSingleObject", Object, kind > 0);
+        int rc = nmr_km__block(&h->SignalState, 0, kind > 0 ? &ts : NULL, realtime);
+        nmr_check_block_end();
+        if (rc == ETIMEDOUT)
             return km_try_satisfy(h) ? STATUS_SUCCESS : STATUS_TIMEOUT;
     }
 }
@@ -149,13 +158,17 @@ NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
         return STATUS_INVALID_PARAMETER;
     }
     if (kind < 0) {
+        nmr_check_point("KeDelayExecutionThread", NULL);
         sched_yield();
         return STATUS_SUCCESS;
     }
-    /* A word nobody changes: only the deadline ends the wait. */
+    /* A word nobody changes: only the deadline ends the wait.  A schedule
+     * explorer runs the others meanwhile (a timed block). */
     uint32_t never = 0;
+    nmr_check_block_begin("KeDelayExecutionThread", &never, 1);
     while (nmr_km__block(&never, 0, &ts, realtime) != ETIMEDOUT)
         ;
+    nmr_check_block_end();
     return STATUS_SUCCESS;
 }
 

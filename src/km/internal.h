@@ -15,6 +15,8 @@
 #include <wdm.h>
 #include <nmr/km.h>
 
+#define NMR_CHECK_VIA_CALL 1 /* libnmr's hooks pointer is not exported */
+#include "base/check.h"
 #include "base/verify.h"
 
 #include <stdint.h>
@@ -97,5 +99,28 @@ void km_pool_residue(const void *base, nmr_km_residue *out);
 /* Test hook (static archive only): make the n-th pool allocation from
  * now on fail, once (n <= 0 disarms). */
 void nmr_km__pool_fail_at(long n);
+
+/* A schedule explorer's ticket for a thread about to be started (-1: no
+ * explorer, or it keeps no ticket); km_sched_begin/km_sched_end run first
+ * and last on that thread.  <nmr/check.h>. */
+static inline int km_sched_reserve(const char *what)
+{
+    const nmr_check_sched_hooks *h = nmr_check_sched();
+    return h != NULL ? h->thread_reserve(what) : -1;
+}
+
+static inline void km_sched_begin(int ticket)
+{
+    const nmr_check_sched_hooks *h = nmr_check_sched();
+    if (h != NULL && ticket >= 0)
+        h->thread_begin(ticket);
+}
+
+static inline void km_sched_end(int ticket)
+{
+    const nmr_check_sched_hooks *h = nmr_check_sched();
+    if (h != NULL && ticket >= 0)
+        h->thread_end();
+}
 
 #endif

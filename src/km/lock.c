@@ -86,9 +86,16 @@ static int km_try_take(volatile uintptr_t *w, uintptr_t me)
 
 static void km_take(volatile uintptr_t *w, uintptr_t me)
 {
+    if (km_try_take(w, me))
+        return;
+    /* held by another thread, which a schedule explorer may have stopped:
+     * let it run (a timed block: this thread spins on by itself) */
+    nmr_check_block_begin("spin lock (held by another thread)", (const void *)w, 1);
     for (unsigned n = 0;; n++) {
-        if (__atomic_load_n(w, __ATOMIC_RELAXED) == 0 && km_try_take(w, me))
+        if (__atomic_load_n(w, __ATOMIC_RELAXED) == 0 && km_try_take(w, me)) {
+            nmr_check_block_end();
             return;
+        }
         if (n >= KM_SPINS)
             sched_yield();
         else

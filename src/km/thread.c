@@ -55,6 +55,7 @@ struct _IO_WORKITEM {
     PIO_WORKITEM_ROUTINE_EX routine_ex;
     PVOID context;
     const void *base;                 /* the object that queued it */
+    int ticket;                       /* a schedule explorer's, or -1 */
 };
 
 PIO_WORKITEM IoAllocateWorkItem(PDEVICE_OBJECT DeviceObject)
@@ -74,6 +75,8 @@ static void *km_io_work_main(void *arg)
     PVOID ctx = w->context;
     PDEVICE_OBJECT dev = w->device;
     const void *base = w->base;
+    int ticket = w->ticket;
+    km_sched_begin(ticket);
     /* Started: it may be queued again, or freed, from its routine. */
     __atomic_store_n(&w->queued, 0, __ATOMIC_RELEASE);
     nmr_vsnap snap;
@@ -86,6 +89,7 @@ static void *km_io_work_main(void *arg)
         nmr__verify_leave(&snap, "IO_WORKITEM_ROUTINE", (const void *)routine);
     }
     km_count(base, KM_COUNT_WORK, -1);
+    km_sched_end(ticket);
     return NULL;
 }
 
@@ -113,6 +117,7 @@ static void km_io_queue(PIO_WORKITEM w, PIO_WORKITEM_ROUTINE r, PIO_WORKITEM_ROU
     w->routine_ex = rx;
     w->context = ctx;
     w->base = km_object_base(site);
+    w->ticket = km_sched_reserve(fn);
     km_count(w->base, KM_COUNT_WORK, 1);
     if (km_spawn(km_io_work_main, w) != 0) {
         km_count(w->base, KM_COUNT_WORK, -1);
@@ -161,17 +166,20 @@ typedef struct km_ex_work {
     PWORKER_THREAD_ROUTINE routine;
     PVOID parameter;
     const void *base;
+    int ticket;                /* a schedule explorer's, or -1 */
 } km_ex_work;
 
 static void *km_ex_work_main(void *arg)
 {
     km_ex_work job = *(km_ex_work *)arg;
     free(arg);
+    km_sched_begin(job.ticket);
     nmr_vsnap snap;
     nmr__verify_enter(&snap);
     job.routine(job.parameter);
     nmr__verify_leave(&snap, "WORKER_THREAD_ROUTINE", (const void *)job.routine);
     km_count(job.base, KM_COUNT_WORK, -1);
+    km_sched_end(job.ticket);
     return NULL;
 }
 
@@ -196,6 +204,7 @@ VOID ExQueueWorkItem(PWORK_QUEUE_ITEM WorkItem, WORK_QUEUE_TYPE QueueType)
     job->routine = WorkItem->WorkerRoutine;
     job->parameter = WorkItem->Parameter;
     job->base = km_object_base(site);
+    job->ticket = km_sched_reserve("ExQueueWorkItem");
     km_count(job->base, KM_COUNT_WORK, 1);
     if (km_spawn(km_ex_work_main, job) != 0) {
         km_count(job->base, KM_COUNT_WORK, -1);
@@ -219,6 +228,7 @@ typedef struct _KTHREAD {
     pid_t tid;
     nmr_vsnap snap;
     jmp_buf end;               /* PsTerminateSystemThread comes back here */
+    int ticket;                /* a schedule explorer's, or -1 */
     struct _KTHREAD *next;     /* in km_threads, while referenced */
 } km_thread;
 
@@ -282,16 +292,20 @@ static void km_thread_end(km_thread *t)
 {
     nmr__verify_leave(&t->snap, "KSTART_ROUTINE", (const void *)t->routine);
     km_current = NULL;
+    int ticket = t->ticket;
     km_count(t->base, KM_COUNT_THREADS, -1);
     __atomic_store_n(&t->header.SignalState, 1, __ATOMIC_RELEASE);
+    nmr_check_wake(t);             /* its waiters, for a schedule explorer */
     km_wake(&t->header.SignalState, 1 << 30);
     km_thread_unref(t);
+    km_sched_end(ticket);
 }
 
 static void *km_thread_main(void *arg)
 {
     km_thread *volatile t = arg;
     km_current = t;
+    km_sched_begin(t->ticket);
     t->tid = gettid();
     nmr__verify_enter(&t->snap);
     /* PsTerminateSystemThread jumps back here over the driver's frames:
@@ -324,6 +338,7 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
     t->routine = StartRoutine;
     t->context = StartContext;
     t->base = km_object_base(site);
+    t->ticket = km_sched_reserve("PsCreateSystemThread");
     pthread_mutex_lock(&km_threads_lock);
     t->next = km_threads;
     km_threads = t;

@@ -190,6 +190,7 @@ static struct {
     pthread_mutex_t watchdog_lock;
     char watchdog[1024];              /* the last stuck-wait report */
     atomic_long alloc_arm;            /* n for the next load entry of alloc_entry, or 0 */
+    atomic_uint epoch;                /* moves at each entry's start and return */
 } C = {.regs_lock = PTHREAD_MUTEX_INITIALIZER, .watchdog_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void vappendf(char *buf, size_t size, const char *fmt, va_list ap)
@@ -470,6 +471,7 @@ static void on_entry(host_module *m, const char *entry, int returned)
     int unloading = strcmp(entry, "load") != 0 && strcmp(entry, HOST_DRIVER_ENTRY_SYMBOL) != 0;
     char what[SCHED_WHAT_LEN];
     in_entry = returned ? -1 : i;
+    atomic_fetch_add(&C.epoch, 1);    /* the workers' budgets start again */
     if (!returned) {
         if (!unloading) {
             long n = atomic_exchange(&C.alloc_arm, 0);
@@ -704,8 +706,15 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     sched_thread_begin(w->ticket);
-    unsigned calls = 0, k = w->id;
+    /* --calls calls per worker between two lifecycle steps (a load or
+     * unload entry starting or returning), so that calls meet every one */
+    unsigned calls = 0, k = w->id, epoch = atomic_load(&C.epoch);
     while (!atomic_load(&C.stop_workers)) {
+        unsigned now = atomic_load(&C.epoch);
+        if (now != epoch) {
+            epoch = now;
+            calls = 0;
+        }
         int done = 0;
         for (int j = 0; j < C.o->nmods && !done && calls < C.o->calls; j++) {
             rmod *r = &C.mods[(k + (unsigned)j) % (unsigned)C.o->nmods];
