@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <nmr/guard.h>
 
+#include "base/check.h"
 #include "base/alloc.h"
 #include "base/misuse.h"
 
@@ -54,6 +55,7 @@ static void guard_drained(void *context, BOOLEAN inline_call)
 
 NTSTATUS nmr_guard_detach(nmr_guard *guard)
 {
+    nmr_check_point("nmr_guard_detach", guard);
     NTSTATUS s = nmr_rundown_drain(guard->rundown, guard_drained, guard);
     /* SUCCESS: idle, complete now.  PENDING: the last leave completes. */
     if (s == STATUS_SUCCESS || s == STATUS_PENDING)

@@ -45,6 +45,7 @@
 #define _GNU_SOURCE
 #include <nmr/rundown.h>
 
+#include "base/check.h"
 #include "base/alloc.h"
 #include "base/misuse.h"
 #include "base/thread_key.h"
@@ -97,6 +98,7 @@ static bucket *bucket_of(const void *p)
 void nmr_rundown_ref_wake(PEX_RUNDOWN_REF ref)
 {
     bucket *b = bucket_of(ref);
+    nmr_check_wake(ref);           /* a schedule explorer's waiter may go */
     pthread_mutex_lock(&b->lock);
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
@@ -105,14 +107,18 @@ void nmr_rundown_ref_wake(PEX_RUNDOWN_REF ref)
 VOID ExWaitForRundownProtectionRelease(PEX_RUNDOWN_REF ref)
 {
     NMR_VERIFY_IRQL("ExWaitForRundownProtectionRelease", NMR_APC_LEVEL);
+    nmr_check_point("ExWaitForRundownProtectionRelease", ref);
     uintptr_t v = __atomic_fetch_or(&ref->Count, NMR_RUNDOWN_ACTIVE, __ATOMIC_ACQ_REL);
     if ((v >> 1) == 0)
         return;
+    /* the last release wakes it (nmr_rundown_ref_wake) */
+    nmr_check_block_begin("ExWaitForRundownProtectionRelease", ref, 0);
     bucket *b = bucket_of(ref);
     pthread_mutex_lock(&b->lock);
     while ((__atomic_load_n(&ref->Count, __ATOMIC_ACQUIRE) >> 1) != 0)
         pthread_cond_wait(&b->cond, &b->lock);
     pthread_mutex_unlock(&b->lock);
+    nmr_check_block_end();
 }
 
 /* ---- thread records ----------------------------------------------------
@@ -417,6 +423,7 @@ static void wake_waiter(void *context, BOOLEAN inline_call)
     waiter *w = context;
     if (inline_call)
         return; /* the waiter is us, and will not sleep */
+    nmr_check_wake(w);
     pthread_mutex_lock(&w->lock);
     w->done = 1;
     pthread_cond_signal(&w->cond);
@@ -431,13 +438,16 @@ VOID ExWaitForRundownProtectionReleaseCacheAware(PEX_RUNDOWN_REF_CACHE_AWARE ref
                           "ExWaitForRundownProtectionReleaseCacheAware: NULL object");
         return;
     }
+    nmr_check_point("ExWaitForRundownProtectionReleaseCacheAware", ref);
     waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
     NTSTATUS s = nmr_rundown_drain(ref, wake_waiter, &w);
     if (s == STATUS_PENDING) {
+        nmr_check_block_begin("ExWaitForRundownProtectionReleaseCacheAware", &w, 0);
         pthread_mutex_lock(&w.lock);
         while (!w.done)
             pthread_cond_wait(&w.cond, &w.lock);
         pthread_mutex_unlock(&w.lock);
+        nmr_check_block_end();
     } else if (s != STATUS_SUCCESS) {
         nmr_report_misuse(NMR_MISUSE_RUNDOWN,
                           "ExWaitForRundownProtectionReleaseCacheAware: rundown of "

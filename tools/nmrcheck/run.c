@@ -431,7 +431,7 @@ static void hk_block_end(void)
 
 static void hk_wake(const void *obj)
 {
-    sched_wake((uint64_t)(uintptr_t)obj);
+    sched_wake_waiters((uint64_t)(uintptr_t)obj);
 }
 
 static int hk_reserve(const char *what)

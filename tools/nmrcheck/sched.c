@@ -437,7 +437,19 @@ void sched_block_end(const char *what)
     pthread_mutex_unlock(&S.lock);
 }
 
+static void wake(uint64_t obj, int keep);
+
 void sched_wake(uint64_t obj)
+{
+    wake(obj, 1);
+}
+
+void sched_wake_waiters(uint64_t obj)
+{
+    wake(obj, 0);
+}
+
+static void wake(uint64_t obj, int keep)
 {
     pthread_mutex_lock(&S.lock);
     if (!S.active) {
@@ -450,7 +462,7 @@ void sched_wake(uint64_t obj)
             S.th[i].state = T_WOKEN;
             any = 1;
         }
-    if (!any) {
+    if (!any && keep) {
         /* nobody waits yet: the wake stays for the one who will */
         if (S.npending == MAX_PENDING) {
             memmove(S.pending, S.pending + 1, (MAX_PENDING - 1) * sizeof S.pending[0]);

@@ -131,8 +131,13 @@ void sched_block_begin(const char *what, uint64_t obj, int timed);
 void sched_block_end(const char *what);
 
 /* obj's waiters may go (any thread; only records: may be called with
- * other locks held). */
+ * other locks held).  When nobody is blocked on obj yet, the wake is kept
+ * for the next thread that blocks on it (nmrcheck's own joins);
+ * sched_wake_waiters wakes only those blocked now (the hooks of libnmr and
+ * libnmr-km, whose objects are reused and whose waits check their state
+ * before they block). */
 void sched_wake(uint64_t obj);
+void sched_wake_waiters(uint64_t obj);
 
 /* 1 once the run hung. */
 int sched_hung(void);
