@@ -6,6 +6,8 @@
 #                   then the same for two Windows drivers (examples/drivers/)
 #   make demo-drivers  the drivers' demo alone
 #   make demo-asan  the same demo under ASan+UBSan
+#   make nmrcheck-demo  nmrcheck finds a planted bug (tests/check/), prints
+#                   its report, replays it; then runs the example modules clean
 #   make check      the whole suite: plain, ASan+UBSan, TSan (threaded tests;
 #                   Debug, then optimised), then the optional layers whose
 #                   tools are installed (spin model, libFuzzer for
@@ -18,8 +20,9 @@
 # plain `cmake` configure is not (NMR_WERROR defaults to OFF).  The build
 # trees can be moved: BUILD (build), ASAN_BUILD, TSAN_BUILD,
 # TSAN_OPT_BUILD, COVERAGE_BUILD, FUZZ_BUILD (build-asan, ...).
-#   make bench      nmrbench (+ the tracing-site overhead), rundown_bench and
-#                   hostbench, full size, Release build
+#   make bench      nmrbench (+ the tracing-site overhead), rundown_bench,
+#                   hostbench and nmrcheck's schedules per second, full size,
+#                   Release build
 #   make stress     the model-based stress test for STRESS_SECONDS
 #   make fuzz       the libFuzzer harness for FUZZ_SECONDS
 #   make model      the Promela model of the binding state machine, with spin
@@ -40,7 +43,7 @@ FUZZ_BUILD ?= build-fuzz
 SUMMARY ?= $(BUILD)/check-summary
 CHECK_SUMMARY = tests/scripts/check_summary.sh
 
-.PHONY: all demo demo-drivers demo-asan check check-plain check-asan check-tsan check-tsan-opt \
+.PHONY: all demo demo-drivers demo-asan nmrcheck-demo check check-plain check-asan check-tsan check-tsan-opt \
         check-optional bench stress fuzz model coverage install clean
 
 all:
@@ -73,6 +76,20 @@ demo-asan:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  NMRHOST_OUT=$(ASAN_BUILD) $(ASAN_BUILD)/tools/nmrhost/nmrhost --progress=on -M $(ASAN_BUILD)/modules \
 	  examples/modules/demo.nmr
+
+# nmrcheck (docs/nmrcheck.md) on a planted bug: a client that frees its
+# binding context in its detach callback while the provider's thread may
+# still notify it.  Exit status 1 (a defect) is what this demo expects.
+nmrcheck-demo:
+	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) >/dev/null
+	$(CMAKE) --build $(BUILD) -j $(JOBS) --target nmrcheck check_modules host_demo_deps
+	$(BUILD)/tools/nmrcheck/nmrcheck --first --seed 1 -M $(BUILD)/check-modules \
+	  chk_provider.so:broadcast bug_free_in_detach.so; test $$? -eq 1
+	@echo; echo "== the same pair with the bug fixed, then the example modules:"
+	$(BUILD)/tools/nmrcheck/nmrcheck --schedules 2000 --seed 1 -M $(BUILD)/check-modules \
+	  chk_provider.so:broadcast bug_free_in_detach.so:fixed
+	$(BUILD)/tools/nmrcheck/nmrcheck --schedules 2000 --seed 1 -M $(BUILD)/modules \
+	  echo_provider_v1 echo_provider_v2 echo_client:threads=0
 
 # The layers run one after the other; the first that fails stops the run.
 # The summary is printed either way, and says which layers did not run.
@@ -133,11 +150,12 @@ bench:
 	$(CMAKE) -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DNMR_BUILD_EXAMPLES=OFF \
 	  -DNMR_BUILD_BENCH=ON $(WERROR) >/dev/null
 	$(CMAKE) --build build-release -j $(JOBS) --target nmrbench nmrbench_notrace \
-	  rundown_bench hostbench
+	  rundown_bench hostbench nmrcheck host_demo_deps
 	build-release/bench/nmrbench
 	bench/trace_overhead.sh build-release
 	build-release/bench/rundown_bench
 	build-release/bench/hostbench
+	bench/nmrcheck_bench.sh build-release
 
 stress:
 	$(CMAKE) -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DNMR_SANITIZE=thread \

@@ -529,8 +529,13 @@ static void crash_handler(int sig, siginfo_t *si, void *uc_)
      * moves the offset, not the defect) */
     snprintf(place, sizeof place, "%s in %s", strsignal(sig),
              info.dli_sname != NULL && pc != NULL ? info.dli_sname : at);
-    found(CHK_CRASH, place, NULL, "%s at %s, address %p, on thread T%d", strsignal(sig), at,
-          si->si_addr, t);
+    char who[64];
+    if (t >= 0)
+        snprintf(who, sizeof who, "thread T%d", t);
+    else
+        snprintf(who, sizeof who, "a thread nmrcheck does not control (the module's own)");
+    found(CHK_CRASH, place, NULL, "%s at %s, address %p, on %s", strsignal(sig), at,
+          si->si_addr, who);
 }
 
 static void install_crash_handler(void)
@@ -560,15 +565,25 @@ static void on_hang(void *ctx)
     if (C.watchdog[0] != '\0')
         appendf(detail, sizeof detail, "\nwatchdog: %s", C.watchdog);
     pthread_mutex_unlock(&C.watchdog_lock);
-    /* the place: what the blocked threads wait in */
+    /* the place: what the threads of the lifecycle (not the workers, whose
+     * spot varies) are stuck in, without their names */
     place[0] = '\0';
     for (char *line = threads; line != NULL && *line != '\0';) {
         char *nl = strchr(line, '\n');
         if (nl != NULL)
             *nl = '\0';
         char *colon = strstr(line, ": ");
-        if (colon != NULL && strstr(colon, "ended") == NULL && strstr(colon, "not started") == NULL)
+        if (colon != NULL && strstr(line, " worker") == NULL && strstr(colon, "ended") == NULL &&
+            strstr(colon, "not started") == NULL) {
+            char *turn = strstr(colon, " (has the turn)");
+            if (turn != NULL)
+                *turn = '\0';
             appendf(place, sizeof place, "%s%s", place[0] ? "; " : "", colon + 2);
+            if (turn != NULL)
+                *turn = ' ';
+        }
+        if (nl != NULL)
+            *nl = '\n';
         line = nl != NULL ? nl + 1 : NULL;
     }
     found(CHK_HANG, place, detail,
