@@ -501,3 +501,15 @@ void sched_describe(char *buf, size_t size)
     if (len >= size && size > 0)
         buf[size - 1] = '\0';
 }
+
+void sched_thread_abandon(int ticket)
+{
+    pthread_mutex_lock(&S.lock);
+    if (S.active && ticket >= 0 && ticket < S.n && S.th[ticket].state == T_RESERVED) {
+        S.th[ticket].state = T_ENDED;
+        snprintf(S.th[ticket].doing, sizeof S.th[ticket].doing, "never started");
+        if (S.cur == ticket)
+            give_locked(pick_locked());
+    }
+    pthread_mutex_unlock(&S.lock);
+}

@@ -113,6 +113,9 @@ int sched_thread_reserve(const char *name);
  * for its first turn.  ticket < 0: nothing (the thread stays foreign). */
 void sched_thread_begin(int ticket);
 
+/* A reserved thread could not be started: forget it. */
+void sched_thread_abandon(int ticket);
+
 /* The calling controlled thread ends: gives up the turn for good. */
 void sched_thread_end(void);
 
