@@ -76,9 +76,15 @@ static uint64_t mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/* The low 20 bits carry the schedule number, from which the plan takes
+ * its lifecycle (make_plan): the first schedules go through every pair of
+ * orders and every mode. */
+#define SEED_INDEX_BITS 20
+#define SEED_INDEX_MASK ((1ull << SEED_INDEX_BITS) - 1)
+
 uint64_t chk_schedule_seed(uint64_t base, uint64_t i)
 {
-    return mix(base ^ mix(i + 1));
+    return (mix(base ^ mix(i + 1)) & ~SEED_INDEX_MASK) | (i & SEED_INDEX_MASK);
 }
 
 /* ---- the plan of a schedule ----------------------------------------------- */
@@ -130,15 +136,47 @@ static void shuffle(rng *r, int *a, int n)
     }
 }
 
+/* The k-th permutation of 0..n-1 (k < n!), in lexicographic order. */
+static void nth_permutation(int *a, int n, unsigned k)
+{
+    int pool[CHK_MAX_MODULES];
+    unsigned fact = 1;
+    for (int i = 0; i < n; i++)
+        pool[i] = i;
+    for (int i = 2; i < n; i++)
+        fact *= (unsigned)i;
+    for (int i = 0, left = n; i < n; i++, left--) {
+        unsigned j = k / fact;
+        k %= fact;
+        a[i] = pool[j];
+        memmove(pool + j, pool + j + 1, (size_t)(left - 1 - (int)j) * sizeof pool[0]);
+        if (left > 1)
+            fact /= (unsigned)(left - 1 > 0 ? left - 1 : 1);
+    }
+}
+
 static void make_plan(const chk_options *o, uint64_t seed, plan *p)
 {
     rng r = {seed};
     int n = o->nmods;
     memset(p, 0, sizeof *p);
-    shuffle(&r, p->load, n);
-    shuffle(&r, p->unload, n);
     unsigned modes = n >= 2 ? PLAN_MODES : PLAN_RELOAD + 1;
-    p->mode = (plan_mode)rng_below(&r, modes);
+    if (n <= 4) {
+        /* every (load order, unload order, mode) in turn: N! x N! x modes
+         * schedules cover them all (20 for two modules, 2,880 for four) */
+        unsigned fact = 1;
+        for (int k = 2; k <= n; k++)
+            fact *= (unsigned)k;
+        uint64_t idx = (seed & SEED_INDEX_MASK) % ((uint64_t)fact * fact * modes);
+        nth_permutation(p->load, n, (unsigned)(idx % fact));
+        nth_permutation(p->unload, n, (unsigned)(idx / fact % fact));
+        p->mode = (plan_mode)(idx / fact / fact);
+        rng_next(&r);
+    } else {
+        shuffle(&r, p->load, n);
+        shuffle(&r, p->unload, n);
+        p->mode = (plan_mode)rng_below(&r, modes);
+    }
     p->reload = (int)rng_below(&r, (unsigned)n);
     if (p->mode == PLAN_RACE) {
         /* the late one is loaded last; the leaving one, any other */
