@@ -88,7 +88,10 @@ for m in $modules; do
     fixed="$fixed $m"
 done
 # shellcheck disable=SC2086
-"$nmrcheck" --schedules "$fixed_n" --seed 2 --progress=off $options -M "$moddir" $fixed \
+# (a longer hang budget than the search's: a loaded machine running a
+# sanitizer build must not pass for a hang)
+"$nmrcheck" --schedules "$fixed_n" --seed 2 --progress=off $options --hang-ms 4000 \
+    -M "$moddir" $fixed \
     >"$tmp/fixed.txt" 2>&1
 rc=$?
 if [ "$rc" -ne 0 ]; then

@@ -288,7 +288,7 @@ static void classify_death(const child *c, int status, chk_defect *d)
         char kind[96];
         size_t kn = strcspn(p, " \n");
         snprintf(kind, sizeof kind, "%.*s", (int)(kn < 90 ? kn : 90), p);
-        snprintf(d->place, sizeof d->place, "%s in %s", kind, frame[0] ? frame : "?");
+        snprintf(d->place, sizeof d->place, "%.90s in %.100s", kind, frame[0] ? frame : "?");
     } else if (ubsan != NULL) {
         const char *line = ubsan;
         while (line > out && line[-1] != '\n')
@@ -299,11 +299,11 @@ static void classify_death(const child *c, int status, chk_defect *d)
         snprintf(d->place, sizeof d->place, "%.*s", (int)(n < 190 ? n : 190), line);
     } else if (WIFSIGNALED(status)) {
         snprintf(what, sizeof what, "killed by %s", strsignal(WTERMSIG(status)));
-        snprintf(d->place, sizeof d->place, "%s", what);
+        snprintf(d->place, sizeof d->place, "%.190s", what);
     } else {
         snprintf(what, sizeof what, "the child exited with status %d",
                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        snprintf(d->place, sizeof d->place, "%s", what);
+        snprintf(d->place, sizeof d->place, "%.190s", what);
     }
     if (s->crash[0] != '\0' && asan == NULL)
         snprintf(what, sizeof what, "%s", s->crash);

@@ -161,13 +161,15 @@ static void make_plan(const chk_options *o, uint64_t seed, plan *p)
     int n = o->nmods;
     memset(p, 0, sizeof *p);
     unsigned modes = n >= 2 ? PLAN_MODES : PLAN_RELOAD + 1;
+    uint64_t combos = 0;
     if (n <= 4) {
         /* every (load order, unload order, mode) in turn: N! x N! x modes
          * schedules cover them all (20 for two modules, 2,880 for four) */
         unsigned fact = 1;
         for (int k = 2; k <= n; k++)
             fact *= (unsigned)k;
-        uint64_t idx = (seed & SEED_INDEX_MASK) % ((uint64_t)fact * fact * modes);
+        combos = (uint64_t)fact * fact * modes;
+        uint64_t idx = (seed & SEED_INDEX_MASK) % combos;
         nth_permutation(p->load, n, (unsigned)(idx % fact));
         nth_permutation(p->unload, n, (unsigned)(idx / fact % fact));
         p->mode = (plan_mode)(idx / fact / fact);
@@ -183,7 +185,18 @@ static void make_plan(const chk_options *o, uint64_t seed, plan *p)
         p->late = p->load[n - 1];
         p->leaving = p->load[rng_below(&r, (unsigned)n - 1)];
     }
-    if (o->alloc_fail > 0 && rng_below(&r, 4) == 0) {
+    if (combos != 0 && o->alloc_fail > 0) {
+        /* every fourth pass over the combinations makes one allocation
+         * fail, the next point each pass: allocation k of module m's load
+         * comes up within 4 x combinations x N x modules schedules */
+        uint64_t pass = (seed & SEED_INDEX_MASK) / combos;
+        if (pass % 4 == 3) {
+            uint64_t point = pass / 4;
+            p->alloc_fail = 1 + (long)(point % o->alloc_fail);
+            p->alloc_entry = (int)(point / o->alloc_fail % (unsigned)n);
+        }
+        rng_next(&r);
+    } else if (o->alloc_fail > 0 && rng_below(&r, 4) == 0) {
         p->alloc_fail = 1 + (long)rng_below(&r, o->alloc_fail);
         p->alloc_entry = (int)rng_below(&r, (unsigned)n);
     }
