@@ -110,6 +110,11 @@ uint64_t chk_schedule_seed(uint64_t base, uint64_t i);
 _Noreturn void chk_child_main(const chk_options *o, chk_shared *sh, chk_slot *slot,
                               double deadline_s);
 
+/* interpose.c: the code of module `mod` is the object mapped at base
+ * (NULL: forget it); which module's code pc is in, or -1. */
+void chk_code_range_set(int mod, const void *base);
+int chk_module_of_code(const void *pc);
+
 #define CHK_EXIT_DONE 0
 #define CHK_EXIT_DEFECT 3
 #define CHK_EXIT_SETUP 4

@@ -507,7 +507,7 @@ static const nmr_check_sched_hooks sched_hooks = {
 static void yield_hook(void *context)
 {
     (void)context;
-    sched_point("nmrcheck_yield", 1);
+    sched_point("nmrcheck_yield", SCHED_YIELD);
 }
 
 /* ---- hooks: the host's entries ---------------------------------------------- */
@@ -523,8 +523,8 @@ static void on_entry(host_module *m, const char *entry, int returned)
     int unloading = strcmp(entry, "load") != 0 && strcmp(entry, HOST_DRIVER_ENTRY_SYMBOL) != 0;
     char what[SCHED_WHAT_LEN];
     in_entry = returned ? -1 : i;
-    if (!returned)
-        atomic_store(&r->base, m->base);
+    if (!returned && atomic_exchange(&r->base, m->base) != m->base)
+        chk_code_range_set(i, m->base);
     atomic_fetch_add(&C.epoch, 1);    /* the workers' budgets start again */
     if (!returned) {
         if (!unloading) {
@@ -555,7 +555,8 @@ static void on_entry(host_module *m, const char *entry, int returned)
  * during a run is reserved and controlled like the run's own, and a join
  * of it is a block the thread's end releases.  Anything else (libnmr,
  * libnmr-km, nmrcheck itself, a module outside a run) goes to the C
- * library untouched. */
+ * library untouched.  A module's locks, condition variables, semaphores
+ * and sleeps are interpose.c's. */
 typedef int create_fn(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 typedef int join_fn(pthread_t, void **);
 static create_fn *real_create;
@@ -575,17 +576,6 @@ static void own_init(void)
     real_create = (create_fn *)dlsym(RTLD_NEXT, "pthread_create");
     real_join = (join_fn *)dlsym(RTLD_NEXT, "pthread_join");
     pthread_key_create(&own_key, own_thread_exit);
-}
-
-static int module_of_code(const void *pc)
-{
-    Dl_info info;
-    if (C.o == NULL || pc == NULL || dladdr(pc, &info) == 0)
-        return -1;
-    for (int i = 0; i < C.o->nmods; i++)
-        if (info.dli_fbase != NULL && atomic_load(&C.mods[i].base) == info.dli_fbase)
-            return i;
-    return -1;
 }
 
 typedef struct own_start {
@@ -608,7 +598,7 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t,
                                                           void *(*fn)(void *), void *arg)
 {
     pthread_once(&own_once, own_init);
-    int m = module_of_code(__builtin_return_address(0));
+    int m = C.o != NULL ? chk_module_of_code(__builtin_return_address(0)) : -1;
     own_start *st = m >= 0 ? malloc(sizeof *st) : NULL;
     if (st == NULL)
         return real_create(t, a, fn, arg);
@@ -789,7 +779,7 @@ static void do_unload(int i)
     /* no new exercise call; the ones in flight end first */
     atomic_store(&r->live, 0);
     while (atomic_load(&r->inflight) != 0)
-        sched_point("unload waits for the calls in flight", 1);
+        sched_point("unload waits for the calls in flight", SCHED_YIELD);
     char why[HOST_WHY_LEN] = "";
     host_module *m = r->hm;
     int rc = host_unload(m, NULL, why, sizeof why);
@@ -800,6 +790,11 @@ static void do_unload(int i)
         rc = host_unload(m, NULL, why, sizeof why);
     r->loaded = 0;
     r->hm = NULL;
+    if (rc == 0) {
+        /* unmapped: its addresses may be another object's next */
+        atomic_store(&r->base, NULL);
+        chk_code_range_set(i, NULL);
+    }
     if (rc != 0) {
         if (strstr(why, "unload entry returned") != NULL)
             found(CHK_MODULE_CHECK, NULL, NULL, "%s", why);
@@ -895,7 +890,7 @@ static void *worker_main(void *arg)
         }
         k++;
         if (!done)
-            sched_point("worker idle", 1);
+            sched_point("worker idle", SCHED_YIELD);
     }
     sched_wake((uint64_t)(uintptr_t)w);
     sched_thread_end();

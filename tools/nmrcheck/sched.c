@@ -27,6 +27,8 @@ typedef struct sthread {
     int prio;
     int arrived;                   /* blocked, and back from the block */
     int timed;
+    int woken;                     /* sched_block_on: a wake came */
+    unsigned quiet_run;            /* SCHED_QUIET points in a row */
     uint64_t obj;
     sem_t sem;
     char name[SCHED_NAME_LEN];
@@ -317,8 +319,13 @@ void sched_thread_end(void)
     pthread_mutex_unlock(&S.lock);
 }
 
-void sched_point(const char *what, int yield)
+/* A thread that reaches only quiet points this many times in a row spins
+ * (a module polling a flag under its own lock): it yields. */
+#define QUIET_SPIN 16
+
+void sched_point(const char *what, int flags)
 {
+    int yield = (flags & SCHED_YIELD) != 0;
     int t = self;
     pthread_mutex_lock(&S.lock);
     if (!S.active || t < 0) {
@@ -329,7 +336,11 @@ void sched_point(const char *what, int yield)
         pthread_mutex_unlock(&S.lock);
         return;
     }
-    if (!yield)
+    if (flags == SCHED_QUIET && ++S.th[t].quiet_run >= QUIET_SPIN)
+        yield = 1;
+    if (flags != SCHED_QUIET || yield)
+        S.th[t].quiet_run = 0;
+    if (flags == 0)
         S.progress++;              /* a thread that only yields makes none */
     uint64_t step = ++S.steps;
     snprintf(S.th[t].doing, sizeof S.th[t].doing, "at %s", what);
@@ -408,6 +419,38 @@ void sched_block_begin(const char *what, uint64_t obj, int timed)
     pthread_mutex_unlock(&S.lock);
 }
 
+int sched_block_on(const char *what, uint64_t obj)
+{
+    int t = self;
+    pthread_mutex_lock(&S.lock);
+    if (!S.active || t < 0) {
+        pthread_mutex_unlock(&S.lock);
+        return 0;
+    }
+    S.steps++;
+    sthread *th = &S.th[t];
+    th->state = T_BLOCKED;
+    th->obj = obj;
+    th->timed = 0;
+    th->woken = 0;
+    /* it waits for its turn, not for the OS: pick_locked may come back
+     * to it when nothing else can run (a wake nmrcheck did not see) */
+    th->arrived = 1;
+    snprintf(th->doing, sizeof th->doing, "blocked in %s", what);
+    log_step(t, SCHED_STEP_BLOCK, what);
+    if (S.cur == t) {
+        int next = pick_locked();
+        if (next != t)
+            give_locked(next);
+    }
+    wait_turn_locked(t);
+    int woken = th->woken;
+    th->woken = 0;
+    snprintf(th->doing, sizeof th->doing, "running after %s", what);
+    pthread_mutex_unlock(&S.lock);
+    return woken;
+}
+
 void sched_block_end(const char *what)
 {
     int t = self;
@@ -460,6 +503,7 @@ static void wake(uint64_t obj, int keep)
     for (int i = 0; i < S.n; i++)
         if (S.th[i].state == T_BLOCKED && S.th[i].obj == obj) {
             S.th[i].state = T_WOKEN;
+            S.th[i].woken = 1;
             any = 1;
         }
     if (!any && keep) {

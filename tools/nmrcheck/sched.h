@@ -120,11 +120,25 @@ void sched_thread_abandon(int ticket);
 void sched_thread_end(void);
 
 /* A switch point: records the step and maybe gives the turn to another
- * thread (then returns when this one's turn comes again).  yield: the
- * thread waits for another (its priority drops to the lowest).  Any
- * thread may call it; a foreign thread's step is recorded and it goes
- * on. */
-void sched_point(const char *what, int yield);
+ * thread (then returns when this one's turn comes again).  flags:
+ * SCHED_YIELD, the thread waits for another (its priority drops to the
+ * lowest; it makes no progress); SCHED_QUIET, an ordinary switch point
+ * that is not progress either (a module's own lock operations: a thread
+ * that only takes and drops its locks must not hide a hang).  Any thread
+ * may call it; a foreign thread's step is recorded and it goes on. */
+#define SCHED_YIELD 1
+#define SCHED_QUIET 2
+void sched_point(const char *what, int flags);
+
+/* A block the scheduler keeps entirely (a module's own mutex, rwlock,
+ * condition variable or semaphore, which nmrcheck takes with trylock): the
+ * calling controlled thread gives up the turn until obj is woken
+ * (sched_wake_waiters) and its turn comes again.  A wake that got lost
+ * (the object was released by code nmrcheck does not see) is covered: a
+ * thread blocked here also runs when no other thread can, and its caller
+ * tries again.  Not progress.  Returns 1 when woken, 0 when it ran
+ * because nothing else could; at once (0) on a foreign thread. */
+int sched_block_on(const char *what, uint64_t obj);
 
 /* The calling thread is about to block on obj, which another thread will
  * release (timed: the block also ends by itself).  Gives up the turn. */
