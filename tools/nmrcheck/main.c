@@ -480,11 +480,48 @@ static void print_defect(FILE *f, int n, const defect_rec *r)
     fputc('\n', f);
 }
 
-static void json_str(FILE *f, const char *s)
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), 0 if there is
+ * none: a name cut short in the middle of a character by a fixed-size
+ * buffer, a file name in another encoding. */
+static size_t utf8_seq(const unsigned char *p)
 {
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf;    /* the second byte's range */
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* A JSON string: valid UTF-8 whatever the bytes (a byte that starts no
+ * well-formed sequence is written as U+FFFD). */
+static void json_str(FILE *f, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        unsigned char c = *s;
+        size_t n = 1;
         if (c == '"' || c == '\\')
             fprintf(f, "\\%c", c);
         else if (c == '\n')
@@ -493,8 +530,15 @@ static void json_str(FILE *f, const char *s)
             fputs("\\t", f);
         else if (c < 0x20)
             fprintf(f, "\\u%04x", c);
-        else
+        else if (c < 0x80)
             fputc(c, f);
+        else if ((n = utf8_seq(s)) > 0)
+            fwrite(s, 1, n, f);
+        else {
+            fputs("\\ufffd", f);
+            n = 1;
+        }
+        s += n;
     }
     fputc('"', f);
 }
@@ -513,8 +557,10 @@ static int write_json(const char *path, uint64_t done, double secs, uint64_t bas
         fputs(i ? ", " : "", f);
         json_str(f, O.mods[i].text);
     }
+    /* the search's seed; a replay has no search: the seed it replayed */
     fprintf(f, "],\n  \"seed\": \"0x%016" PRIx64 "\",\n  \"schedules\": %" PRIu64
-            ",\n  \"seconds\": %.3f,\n  \"defects\": [", base, done, secs);
+            ",\n  \"seconds\": %.3f,\n  \"defects\": [", O.replay ? O.replay_seed : base,
+            done, secs);
     for (int i = 0; i < ndefects; i++) {
         const defect_rec *r = &defects[i];
         fprintf(f, "%s\n    {\n      \"kind\": ", i ? "," : "");
