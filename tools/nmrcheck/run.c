@@ -104,8 +104,9 @@ typedef struct plan {
     int reload;                    /* PLAN_RELOAD: which one */
     int late;                      /* PLAN_RACE: the one loaded while ... */
     int leaving;                   /* ... this one unloads */
-    long alloc_fail;               /* 0, or the n-th allocation inside entry alloc_entry */
-    int alloc_entry;               /* which module's load entry */
+    long alloc_fail;               /* 0, or the n-th allocation ... */
+    int alloc_entry;               /* ... inside this module's load entry, or */
+    int alloc_after;               /* ... from the end of the loads on, on any thread */
     uint64_t sched_seed;
 } plan;
 
@@ -191,7 +192,10 @@ static void make_plan(const chk_options *o, uint64_t seed, plan *p)
          * comes up within 4 x combinations x N x modules schedules */
         uint64_t pass = (seed & SEED_INDEX_MASK) / combos;
         if (pass % 4 == 3) {
+            /* in turn: inside a load entry, then after the loads */
             uint64_t point = pass / 4;
+            p->alloc_after = (int)(point % 2);
+            point /= 2;
             p->alloc_fail = 1 + (long)(point % o->alloc_fail);
             p->alloc_entry = (int)(point / o->alloc_fail % (unsigned)n);
         }
@@ -199,6 +203,7 @@ static void make_plan(const chk_options *o, uint64_t seed, plan *p)
     } else if (o->alloc_fail > 0 && rng_below(&r, 4) == 0) {
         p->alloc_fail = 1 + (long)rng_below(&r, o->alloc_fail);
         p->alloc_entry = (int)rng_below(&r, (unsigned)n);
+        p->alloc_after = (int)rng_below(&r, 2);
     }
     p->sched_seed = rng_next(&r);
 }
@@ -539,8 +544,10 @@ static void on_entry(host_module *m, const char *entry, int returned)
         snprintf(what, sizeof what, "%s of %s", entry, r->spec->name);
     } else {
         if (!unloading) {
-            nmr_check_alloc_fail_at(0);
-            nmr_km_pool_fail_at(0);
+            if (!C.plan.alloc_after) {
+                nmr_check_alloc_fail_at(0);
+                nmr_km_pool_fail_at(0);
+            }
         } else {
             atomic_store(&r->unload_returned, 1);
         }
@@ -920,7 +927,7 @@ static void *director_main(void *arg)
             _exit(CHK_EXIT_SETUP);
         }
     }
-    if (p->alloc_fail > 0)
+    if (p->alloc_fail > 0 && !p->alloc_after)
         atomic_store(&C.alloc_arm, p->alloc_fail);
 
     int mods[CHK_MAX_MODULES], flags[CHK_MAX_MODULES];
@@ -950,6 +957,13 @@ static void *director_main(void *arg)
     case PLAN_MODES:
         break;
     }
+    if (p->alloc_fail > 0 && p->alloc_after) {
+        /* what runs from here (calls in flight, a reload, the unloads and
+         * their cleanups) meets the failure */
+        point("allocation %ld from here fails", p->alloc_fail);
+        nmr_check_alloc_fail_at(p->alloc_fail);
+        nmr_km_pool_fail_at(p->alloc_fail);
+    }
     if (p->mode == PLAN_RELOAD) {
         do_unload(p->reload);
         do_load(p->reload);
@@ -965,6 +979,8 @@ static void *director_main(void *arg)
             do_unload(p->unload[i]);
     }
 
+    nmr_check_alloc_fail_at(0);
+    nmr_km_pool_fail_at(0);
     atomic_store(&C.stop_workers, 1);
     for (unsigned i = 0; i < C.o->workers; i++) {
         sched_block_begin("director waits for a worker", (uint64_t)(uintptr_t)&w[i], 0);
@@ -991,7 +1007,9 @@ static void describe_plan(const plan *p, char *buf, size_t size)
     appendf(buf, size, "; unload");
     for (int i = 0; i < n; i++)
         appendf(buf, size, " %s", C.mods[p->unload[i]].spec->name);
-    if (p->alloc_fail > 0)
+    if (p->alloc_fail > 0 && p->alloc_after)
+        appendf(buf, size, "; allocation %ld after the loads fails", p->alloc_fail);
+    else if (p->alloc_fail > 0)
         appendf(buf, size, "; allocation %ld in the load of %s fails", p->alloc_fail,
                 C.mods[p->alloc_entry].spec->name);
 }

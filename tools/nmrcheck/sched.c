@@ -128,6 +128,10 @@ static void give_locked(int next)
 /* Wait (lock held on entry and exit) until the turn is t's. */
 static void wait_turn_locked(int t)
 {
+    /* nobody holds the turn (the monitor gave it away while t ran unseen
+     * code, and the thread it went to has blocked since): take it back */
+    if (S.cur < 0)
+        give_locked(pick_locked());
     while (S.cur != t) {
         pthread_mutex_unlock(&S.lock);
         sem_wait(&S.th[t].sem);
