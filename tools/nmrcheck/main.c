@@ -756,6 +756,16 @@ int main(int argc, char **argv)
     }
     if (O.schedules != 0 && O.jobs > O.schedules)
         O.jobs = (unsigned)O.schedules;
+    if (O.json != NULL) {
+        /* a report that cannot be written is bad usage, said before the
+         * budget is spent, not after */
+        FILE *jf = fopen(O.json, "w");
+        if (jf == NULL) {
+            fprintf(stderr, "%s: %s: %s\n", prog, O.json, strerror(errno));
+            return 2;
+        }
+        fclose(jf);
+    }
     int progress = O.progress < 0 ? isatty(2) : O.progress;
 
     /* the memory the children share with us */

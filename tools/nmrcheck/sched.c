@@ -29,6 +29,8 @@ typedef struct sthread {
     int timed;
     int woken;                     /* sched_block_on: a wake came */
     unsigned quiet_run;            /* SCHED_QUIET points in a row */
+    uint64_t yield_mark;           /* S.logged_other when it last logged a yield */
+    char yield_what[SCHED_WHAT_LEN];
     uint64_t obj;
     sem_t sem;
     char name[SCHED_NAME_LEN];
@@ -48,6 +50,7 @@ static struct {
     uint64_t rng;
     uint64_t steps;                /* controlled switch points */
     uint64_t progress;             /* anything a controlled thread did */
+    uint64_t logged_other;         /* steps logged that were not yields */
     unsigned changes[MAX_CHANGES];
     unsigned nchanges;
     int low;                       /* the lowest priority given so far */
@@ -93,6 +96,7 @@ static void log_step(int t, unsigned flags, const char *what)
     s->flags = (uint16_t)flags;
     snprintf(s->what, sizeof s->what, "%s", what);
     log->count = i + 1;
+    S.logged_other++;
 }
 
 static int candidate(const sthread *t)
@@ -371,7 +375,19 @@ void sched_point(const char *what, int flags)
                 break;
             }
     }
-    log_step(t, next != t ? SCHED_STEP_SWITCH : 0, what);
+    /* idle threads yielding to one another (while a crash is reported,
+     * say) would fill the log: a yield repeated with nothing else in
+     * between is logged once */
+    if (!yield) {
+        log_step(t, next != t ? SCHED_STEP_SWITCH : 0, what);
+    } else if (S.th[t].yield_mark != S.logged_other + 1 ||
+               strcmp(S.th[t].yield_what, what) != 0) {
+        uint64_t mark = S.logged_other;
+        log_step(t, next != t ? SCHED_STEP_SWITCH : 0, what);
+        S.logged_other = mark;     /* a yield is not "something else" */
+        S.th[t].yield_mark = mark + 1;
+        snprintf(S.th[t].yield_what, sizeof S.th[t].yield_what, "%s", what);
+    }
     if (next != t) {
         give_locked(next);
         wait_turn_locked(t);
