@@ -490,6 +490,10 @@ void sched_block_end(const char *what)
     if (S.cur == t && th->state == T_WOKEN && th->timed) {
         th->state = T_RUNNABLE;    /* it never gave the turn away */
     } else {
+        /* the monitor may have taken its turn while it was in the wait
+         * (a join that took long): it is runnable again, not stalled */
+        if (th->state == T_STALLED)
+            th->state = T_RUNNABLE;
         th->arrived = 1;
         if (S.cur < 0)
             give_locked(t);
