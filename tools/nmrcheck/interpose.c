@@ -110,6 +110,18 @@ static void step(const char *fn, const void *obj, int flags)
     sched_point(what, flags);
 }
 
+/* A module's code released obj (unlock, post, signal): its waiters may
+ * go, and a controlled thread that released it reaches a switch point
+ * (point: 0 for a signal, whose waiter still needs the mutex). */
+static void released(const void *ra, const char *fn, const void *obj, int point)
+{
+    if (chk_module_of_code(ra) < 0)
+        return;
+    sched_wake_waiters((uint64_t)(uintptr_t)obj);
+    if (point && sched_self() >= 0)
+        step(fn, obj, SCHED_QUIET);
+}
+
 static int block(const char *fn, const void *obj)
 {
     char what[SCHED_WHAT_LEN];
@@ -238,13 +250,8 @@ __attribute__((visibility("default"))) int pthread_mutex_timedlock(
 
 __attribute__((visibility("default"))) int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-    const void *ra = __builtin_return_address(0);
     int rc = NEXT(pthread_mutex_unlock)(m);
-    if (chk_module_of_code(ra) >= 0) {
-        sched_wake_waiters((uint64_t)(uintptr_t)m);
-        if (sched_self() >= 0)
-            step("pthread_mutex_unlock", m, SCHED_QUIET);
-    }
+    released(__builtin_return_address(0), "pthread_mutex_unlock", m, 1);
     return rc;
 }
 
@@ -291,13 +298,8 @@ __attribute__((visibility("default"))) int pthread_rwlock_trywrlock(pthread_rwlo
 
 __attribute__((visibility("default"))) int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
-    const void *ra = __builtin_return_address(0);
     int rc = NEXT(pthread_rwlock_unlock)(l);
-    if (chk_module_of_code(ra) >= 0) {
-        sched_wake_waiters((uint64_t)(uintptr_t)l);
-        if (sched_self() >= 0)
-            step("pthread_rwlock_unlock", l, SCHED_QUIET);
-    }
+    released(__builtin_return_address(0), "pthread_rwlock_unlock", l, 1);
     return rc;
 }
 
@@ -336,19 +338,15 @@ __attribute__((visibility("default"))) int pthread_cond_timedwait(
 
 __attribute__((visibility("default"))) int pthread_cond_signal(pthread_cond_t *c)
 {
-    const void *ra = __builtin_return_address(0);
     int rc = NEXT(pthread_cond_signal)(c);
-    if (chk_module_of_code(ra) >= 0)
-        sched_wake_waiters((uint64_t)(uintptr_t)c);
+    released(__builtin_return_address(0), "pthread_cond_signal", c, 0);
     return rc;
 }
 
 __attribute__((visibility("default"))) int pthread_cond_broadcast(pthread_cond_t *c)
 {
-    const void *ra = __builtin_return_address(0);
     int rc = NEXT(pthread_cond_broadcast)(c);
-    if (chk_module_of_code(ra) >= 0)
-        sched_wake_waiters((uint64_t)(uintptr_t)c);
+    released(__builtin_return_address(0), "pthread_cond_broadcast", c, 0);
     return rc;
 }
 
@@ -396,13 +394,8 @@ __attribute__((visibility("default"))) int sem_trywait(sem_t *s)
 
 __attribute__((visibility("default"))) int sem_post(sem_t *s)
 {
-    const void *ra = __builtin_return_address(0);
     int rc = NEXT(sem_post)(s);
-    if (chk_module_of_code(ra) >= 0) {
-        sched_wake_waiters((uint64_t)(uintptr_t)s);
-        if (sched_self() >= 0)
-            step("sem_post", s, SCHED_QUIET);
-    }
+    released(__builtin_return_address(0), "sem_post", s, 1);
     return rc;
 }
 
