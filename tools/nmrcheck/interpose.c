@@ -40,7 +40,13 @@
 #include <unistd.h>
 
 /* ---- which code is a module's ------------------------------------------- */
+/* Each range is read on every interposed call, from any thread, while a
+ * load or an unload sets it: a sequence count makes a reader see one range
+ * whole (a reader that took the old hi with the new lo of a clear would
+ * see [0, old hi): nmrcheck's own code, its scheduler's semaphores
+ * included, taken for a module's). */
 static struct {
+    atomic_uint seq;               /* odd while the range is written */
     _Atomic uintptr_t lo, hi;
 } ranges[CHK_MAX_MODULES];
 
@@ -73,6 +79,7 @@ static int range_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* One writer per module at a time (its load, or its unload). */
 void chk_code_range_set(int mod, const void *base)
 {
     if (mod < 0 || mod >= CHK_MAX_MODULES)
@@ -80,18 +87,27 @@ void chk_code_range_set(int mod, const void *base)
     range_find f = {(uintptr_t)base, 0, 0};
     if (base != NULL)
         dl_iterate_phdr(range_cb, &f);
-    /* hi first to 0, so that no reader sees a mix of two ranges as one */
-    atomic_store(&ranges[mod].hi, 0);
-    atomic_store(&ranges[mod].lo, f.lo);
-    atomic_store(&ranges[mod].hi, f.hi);
+    unsigned s = atomic_load_explicit(&ranges[mod].seq, memory_order_relaxed);
+    atomic_store_explicit(&ranges[mod].seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&ranges[mod].lo, f.lo, memory_order_relaxed);
+    atomic_store_explicit(&ranges[mod].hi, f.hi, memory_order_relaxed);
+    atomic_store_explicit(&ranges[mod].seq, s + 2, memory_order_release);
 }
 
 int chk_module_of_code(const void *pc)
 {
     uintptr_t p = (uintptr_t)pc;
     for (int i = 0; i < CHK_MAX_MODULES; i++) {
-        uintptr_t hi = atomic_load_explicit(&ranges[i].hi, memory_order_acquire);
-        if (hi != 0 && p < hi && p >= atomic_load_explicit(&ranges[i].lo, memory_order_relaxed))
+        uintptr_t lo, hi;
+        unsigned s;
+        do {
+            s = atomic_load_explicit(&ranges[i].seq, memory_order_acquire);
+            lo = atomic_load_explicit(&ranges[i].lo, memory_order_relaxed);
+            hi = atomic_load_explicit(&ranges[i].hi, memory_order_relaxed);
+            atomic_thread_fence(memory_order_acquire);
+        } while ((s & 1u) != 0 || atomic_load_explicit(&ranges[i].seq, memory_order_relaxed) != s);
+        if (p >= lo && p < hi)
             return i;
     }
     return -1;

@@ -132,6 +132,10 @@ static void give_locked(int next)
 /* Wait (lock held on entry and exit) until the turn is t's. */
 static void wait_turn_locked(int t)
 {
+    /* it reached a switch point: the monitor's "stalled" is over (a thread
+     * left T_STALLED is no candidate, and nothing would give it the turn) */
+    if (S.th[t].state == T_STALLED)
+        S.th[t].state = T_RUNNABLE;
     /* nobody holds the turn (the monitor gave it away while t ran unseen
      * code, and the thread it went to has blocked since): take it back */
     if (S.cur < 0)
@@ -181,8 +185,12 @@ static void *monitor_main(void *arg)
             seen = S.progress;
             since = t;
             stalled_fallback = 0;
-        } else if (S.cur >= 0 && !stalled_fallback && t - steps_since >= S.cfg.stall_ms) {
-            /* the holder runs code we cannot see: let another go on */
+        } else if (S.cur >= 0 && !stalled_fallback && t - steps_since >= S.cfg.stall_ms &&
+                   S.th[S.cur].state != T_RESERVED) {
+            /* the holder runs code we cannot see: let another go on (a
+             * holder not started yet is not stalled: the OS is slow to
+             * start it, as under a sanitizer; taking its turn would cost
+             * the run its replay, and the hang timeout still covers it) */
             int c = S.cur;
             S.th[c].state = T_STALLED;
             int next = pick_locked();

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched_test.c - nmrcheck's scheduler and its module code ranges, alone
+ * (tools/nmrcheck/sched.c, interpose.c), on cases a whole run opens only
+ * by chance:
+ *
+ *   late_start    a thread that got the turn before the OS started it is
+ *                 not "stalled": the turn waits for it, the run stays
+ *                 replayable, and it runs (it used to be left out of every
+ *                 later pick: a false hang, seen under ASan)
+ *   range_whole   a module's code range is read whole while a load or an
+ *                 unload writes it (a reader used to see [0, old end) during
+ *                 a clear, took nmrcheck's own code for a module's and spun
+ *                 on its own semaphore: a false hang)
+ *
+ * Usage: nmrcheck_sched_test CASE
+ */
+#define _GNU_SOURCE
+/* by path: tools/nmrcheck/sched.h would hide the C library's <sched.h> */
+#include "../../tools/nmrcheck/nmrcheck.h"
+#include "../../tools/nmrcheck/sched.h"
+
+#include <netioddk.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int failures;
+
+#define EXPECT(cond, ...)                                                                  \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                           \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fputc('\n', stderr);                                                           \
+            failures++;                                                                    \
+        }                                                                                  \
+    } while (0)
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* ---- late_start ------------------------------------------------------------ */
+static atomic_int late_ran;
+static int late_ticket;
+
+static void *late_main(void *arg)
+{
+    (void)arg;
+    sleep_ms(300);                 /* the OS is slow to start it: 15 stall times */
+    sched_thread_begin(late_ticket);
+    atomic_store(&late_ran, 1);
+    sched_point("late thread runs", 0);
+    sched_thread_end();
+    return NULL;
+}
+
+static void late_start(void)
+{
+    sched_config cfg = {.seed = 7, .depth = 1, .expected_steps = 10, .stall_ms = 20,
+                        .hang_ms = 2000};
+    EXPECT(sched_start(&cfg) == 0, "sched_start");
+    int me = sched_thread_reserve("main");
+    sched_thread_begin(me);
+    late_ticket = sched_thread_reserve("late");
+    EXPECT(late_ticket > 0, "reserve: %d", late_ticket);
+    pthread_t th;
+    EXPECT(pthread_create(&th, NULL, late_main, NULL) == 0, "pthread_create");
+    /* main drops below the late thread: the turn is the late thread's */
+    sched_point("main yields", SCHED_YIELD);
+    EXPECT(atomic_load(&late_ran) == 1,
+           "main had the turn again before the late thread ran (the monitor took "
+           "the turn of a thread that had not started)");
+    sched_thread_end();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    int rc = pthread_timedjoin_np(th, NULL, &until);
+    EXPECT(rc == 0, "the late thread never ran (left stalled, out of every pick)");
+    sched_stats st;
+    sched_stop(&st);
+    EXPECT(st.fallbacks == 0, "%llu fallbacks: the run is no longer replayable",
+           (unsigned long long)st.fallbacks);
+    EXPECT(!sched_hung(), "the run hung");
+    if (rc != 0) {
+        fprintf(stderr, "late_start: %d failure(s)\n", failures);
+        exit(1);               /* the late thread is stuck: do not wait for it */
+    }
+}
+
+/* ---- range_whole ---------------------------------------------------------------- */
+static atomic_int range_stop;
+
+static void *range_writer(void *arg)
+{
+    const void *base = arg;
+    while (!atomic_load(&range_stop)) {
+        chk_code_range_set(0, base);
+        chk_code_range_set(0, NULL);
+    }
+    return NULL;
+}
+
+static void range_whole(void)
+{
+    /* a function of libnmr.so stands for a module's code; this program's
+     * own code must never be taken for it */
+    const void *lib = (const void *)(uintptr_t)&NmrRegisterProvider;
+    const void *own = (const void *)(uintptr_t)&range_whole;
+    chk_code_range_set(0, lib);
+    EXPECT(chk_module_of_code(lib) == 0, "libnmr.so's range was not found");
+    EXPECT(chk_module_of_code(own) == -1, "this program's code is in libnmr.so's range");
+    chk_code_range_set(0, NULL);
+    EXPECT(chk_module_of_code(lib) == -1, "a cleared range still matches");
+
+    pthread_t th;
+    EXPECT(pthread_create(&th, NULL, range_writer, (void *)(uintptr_t)lib) == 0,
+           "pthread_create");
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    unsigned long reads = 0, wrong = 0, seen_lib = 0;
+    do {
+        for (int i = 0; i < 10000; i++) {
+            if (chk_module_of_code(own) != -1)
+                wrong++;
+            if (chk_module_of_code(lib) == 0)
+                seen_lib++;
+        }
+        reads += 10000;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec < 2 && wrong == 0);
+    atomic_store(&range_stop, 1);
+    pthread_join(th, NULL);
+    EXPECT(wrong == 0, "%lu of %lu reads took this program's code for the module's", wrong,
+           reads);
+    printf("range_whole: %lu reads, the module's range seen by %lu\n", reads, seen_lib);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: nmrcheck_sched_test late_start|range_whole\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "late_start") == 0)
+        late_start();
+    else if (strcmp(argv[1], "range_whole") == 0)
+        range_whole();
+    else {
+        fprintf(stderr, "nmrcheck_sched_test: no case %s\n", argv[1]);
+        return 2;
+    }
+    if (failures == 0)
+        printf("%s: passed\n", argv[1]);
+    return failures == 0 ? 0 : 1;
+}
