@@ -19,6 +19,7 @@
 #include "alloc.h"
 
 #include <netioddk.h>
+#include <nmr/check.h>
 #include <nmr/diag.h>
 #include <nmr/guard.h>
 #include <nmr/rundown.h>
@@ -26,6 +27,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -625,6 +627,164 @@ static void t_faults(void)
     CHECK_EQ(misuse_total(), 0);
 }
 
+/* ======================================================================
+ * 5. switch points for a schedule explorer (nmr_check_watch_thread)
+ * ====================================================================== */
+
+/* Counting hooks: every point, with the last one's name and object. */
+static atomic_int points;
+static char last_fn[64];
+static const void *last_obj;
+
+static void hk_point(const char *fn, const void *obj)
+{
+    atomic_fetch_add(&points, 1);
+    snprintf(last_fn, sizeof last_fn, "%s", fn);
+    last_obj = obj;
+}
+static void hk_block_begin(const char *fn, const void *obj, int timed)
+{
+    (void)fn;
+    (void)obj;
+    (void)timed;
+}
+static void hk_block_end(void) {}
+static void hk_wake(const void *obj) { (void)obj; }
+static int hk_reserve(const char *what)
+{
+    (void)what;
+    return -1;
+}
+static void hk_begin(int ticket) { (void)ticket; }
+static void hk_end(void) {}
+
+static const nmr_check_sched_hooks counting = {hk_point, hk_block_begin, hk_block_end, hk_wake,
+                                               hk_reserve, hk_begin, hk_end};
+
+/* Points since the last call. */
+static int points_taken(void) { return atomic_exchange(&points, 0); }
+
+#define CHECK_POINT(fn_, obj_)                                                             \
+    do {                                                                                   \
+        CHECK_EQ(points_taken(), 1);                                                       \
+        CHECK(strcmp(last_fn, (fn_)) == 0);                                                \
+        CHECK(last_obj == (const void *)(obj_));                                           \
+    } while (0)
+
+/* A watched thread's rundown operations are one switch point each (a wait
+ * or a guard detach too: one, not two); an unwatched thread's are none;
+ * the counters stay exact across the switch from slot to shared counter
+ * and back. */
+static void t_watch_points(void)
+{
+    nmr_check_set_sched_hooks(&counting);
+    PEX_RUNDOWN_REF_CACHE_AWARE r = ExAllocateCacheAwareRundownProtection(NonPagedPool, 0);
+    CHECK(r != NULL);
+    EX_RUNDOWN_REF x;
+    ExInitializeRundownProtection(&x);
+
+    /* not watched: nothing */
+    CHECK(ExAcquireRundownProtectionCacheAware(r));
+    ExReleaseRundownProtectionCacheAware(r);
+    CHECK(ExAcquireRundownProtection(&x));
+    ExReleaseRundownProtection(&x);
+    CHECK_EQ(points_taken(), 0);
+    uint32_t slot1 = nmr_rundown_me.slot1;
+    CHECK(slot1 != 0);
+
+    nmr_check_watch_thread(1);
+    nmr_check_watch_thread(1); /* twice: still one watch */
+    CHECK_EQ(nmr_rundown_watching, 1);
+    CHECK(ExAcquireRundownProtectionCacheAware(r));
+    CHECK_POINT("ExAcquireRundownProtectionCacheAware", r);
+    CHECK_EQ(nmr_rundown_references(r), 1);
+    CHECK(ExAcquireRundownProtection(&x));
+    CHECK_POINT("ExAcquireRundownProtection", &x);
+    ExReleaseRundownProtection(&x);
+    CHECK_POINT("ExReleaseRundownProtection", &x);
+
+    /* taken watched (shared counter), given back unwatched (the slot) */
+    nmr_check_watch_thread(0);
+    nmr_check_watch_thread(0);
+    CHECK_EQ(nmr_rundown_watching, 0);
+    CHECK_EQ(nmr_rundown_me.slot1, slot1);
+    ExReleaseRundownProtectionCacheAware(r);
+    CHECK_EQ(points_taken(), 0);
+    CHECK_EQ(nmr_rundown_references(r), 0);
+
+    /* and the other way round, then a drain that finds nothing held */
+    CHECK(ExAcquireRundownProtectionCacheAware(r));
+    nmr_check_watch_thread(1);
+    ExReleaseRundownProtectionCacheAware(r);
+    CHECK_POINT("ExReleaseRundownProtectionCacheAware", r);
+    CHECK_EQ(nmr_rundown_references(r), 0);
+    drain_rec d;
+    memset(&d, 0, sizeof(d));
+    CHECK_STATUS(nmr_rundown_drain(r, drain_cb, &d), STATUS_SUCCESS);
+    CHECK_POINT("nmr_rundown_drain", r);
+    CHECK_EQ(atomic_load(&d.calls), 1);
+    /* an acquire that fails is a point too */
+    CHECK(!ExAcquireRundownProtectionCacheAware(r));
+    CHECK_POINT("ExAcquireRundownProtectionCacheAware", r);
+    ExFreeCacheAwareRundownProtection(r);
+
+    /* a wait: one point, under its own name */
+    r = ExAllocateCacheAwareRundownProtection(NonPagedPool, 0);
+    CHECK(r != NULL);
+    ExWaitForRundownProtectionReleaseCacheAware(r);
+    CHECK_POINT("ExWaitForRundownProtectionReleaseCacheAware", r);
+    ExFreeCacheAwareRundownProtection(r);
+
+    /* a guard: enter and leave are points; detach is one, its own */
+    nmr_guard g;
+    CHECK_STATUS(nmr_guard_init(&g, (HANDLE)(uintptr_t)0x1234, NMR_GUARD_CLIENT),
+                 STATUS_SUCCESS);
+    CHECK(nmr_guard_enter(&g));
+    CHECK_POINT("ExAcquireRundownProtectionCacheAware", g.rundown);
+    nmr_guard_leave(&g);
+    CHECK_POINT("ExReleaseRundownProtectionCacheAware", g.rundown);
+    CHECK_STATUS(nmr_guard_detach(&g), STATUS_SUCCESS);
+    CHECK_POINT("nmr_guard_detach", &g);
+    nmr_guard_destroy(&g);
+
+    nmr_check_watch_thread(0);
+    CHECK_EQ(nmr_rundown_me.slot1, slot1);
+    CHECK_EQ(nmr_rundown_me.watched_slot1, 0);
+    nmr_check_set_sched_hooks(NULL);
+}
+
+/* A watched thread's release is the last one of a drain another thread
+ * started: the callback runs there, once; a watched thread that ends
+ * without unwatching leaves nothing watched behind. */
+static void *watched_release(void *arg)
+{
+    nmr_check_watch_thread(1);
+    ExReleaseRundownProtectionCacheAware(arg);
+    return NULL;
+}
+
+static void t_watch_cross_thread(void)
+{
+    nmr_check_set_sched_hooks(&counting);
+    PEX_RUNDOWN_REF_CACHE_AWARE r = ExAllocateCacheAwareRundownProtection(NonPagedPool, 0);
+    CHECK(r != NULL);
+    CHECK(ExAcquireRundownProtectionCacheAware(r)); /* main's slot */
+    drain_rec d;
+    memset(&d, 0, sizeof(d));
+    CHECK_STATUS(nmr_rundown_drain(r, drain_cb, &d), STATUS_PENDING);
+    CHECK_EQ(points_taken(), 0); /* main is not watched */
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, watched_release, r) == 0);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_POINT("ExReleaseRundownProtectionCacheAware", r);
+    CHECK_EQ(atomic_load(&d.calls), 1);
+    CHECK_EQ(d.inline_call, FALSE);
+    CHECK(!pthread_equal(d.thread, pthread_self()));
+    CHECK_EQ(nmr_rundown_watching, 0);
+    ExFreeCacheAwareRundownProtection(r);
+    nmr_check_set_sched_hooks(NULL);
+}
+
 /* ---- the case table (tests/lib/runner.h): each case runs in its own
  * process, between the setup and the teardown. ---- */
 
@@ -663,6 +823,8 @@ static const nmr_test_case cases[] = {
     CASE(t_drain_frees, ""),
     CASE(t_wait_then_free, ""),
     CASE(t_faults, ""),
+    CASE(t_watch_points, ""),
+    CASE(t_watch_cross_thread, ""),
 };
 
 NMR_TEST_SUITE(test_rundown, cases, setup, teardown, NULL);

@@ -60,6 +60,16 @@ NMR_API void nmr_check_set_sched_hooks(const nmr_check_sched_hooks *hooks);
 /* The hooks installed, or NULL (for libnmr-km). */
 NMR_API const nmr_check_sched_hooks *nmr_check_sched(void);
 
+/* Watch the calling thread (on != 0) or stop (0): from now on each of its
+ * rundown operations (nmr/rundown.h: acquire, release, drain and wait,
+ * both kinds, so every nmr_guard_enter and nmr_guard_leave) is a switch
+ * point (the point hook, named by the Windows function and the object),
+ * taken before the operation touches the object.  A watched thread's
+ * cache-aware operations use the object's shared counter instead of its
+ * own slot: correct, and slower, as for threads beyond the slot count.
+ * Threads not watched pay nothing. */
+NMR_API void nmr_check_watch_thread(int on);
+
 /* Make the n-th allocation libnmr makes from now on fail (1 = the next),
  * once; n <= 0 disarms.  The call that needed it fails as on Windows
  * (STATUS_INSUFFICIENT_RESOURCES, or the documented failure of that

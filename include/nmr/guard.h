@@ -52,7 +52,11 @@ typedef struct nmr_guard {
  * or a side that is neither NMR_GUARD_CLIENT nor NMR_GUARD_PROVIDER. */
 NMR_API NTSTATUS nmr_guard_init(nmr_guard *guard, HANDLE binding, int side);
 
-/* Around each call into the peer.  FALSE once the detach has started. */
+/* Around each call into the peer.  FALSE once the detach has started.  A
+ * FALSE may give back the reference the detach was waiting for: the
+ * detach then completes on this thread before nmr_guard_enter returns
+ * (Nmr*DetachComplete, and any cleanup callback that runs), so call it
+ * holding no lock those callbacks take, as for nmr_guard_leave. */
 static inline BOOLEAN nmr_guard_enter(nmr_guard *guard)
 {
     return ExAcquireRundownProtectionCacheAware(guard->rundown);

@@ -86,8 +86,16 @@ static inline VOID ExReInitializeRundownProtection(PEX_RUNDOWN_REF ref)
     __atomic_store_n(&ref->Count, 0, __ATOMIC_RELEASE);
 }
 
+/* Under a schedule explorer (nmrcheck, nmr/check.h), each acquire and
+ * release is a switch point of the threads it watches: one load and a
+ * branch otherwise. */
+extern NMR_API int nmr_rundown_watching;
+NMR_API void nmr_rundown_ref_point(PEX_RUNDOWN_REF ref, int release);
+
 static inline BOOLEAN ExAcquireRundownProtectionEx(PEX_RUNDOWN_REF ref, ULONG count)
 {
+    if (NMR_UNLIKELY(__atomic_load_n(&nmr_rundown_watching, __ATOMIC_RELAXED)))
+        nmr_rundown_ref_point(ref, 0);
     uintptr_t v = __atomic_load_n(&ref->Count, __ATOMIC_RELAXED);
     for (;;) {
         if (v & NMR_RUNDOWN_ACTIVE)
@@ -106,6 +114,8 @@ static inline BOOLEAN ExAcquireRundownProtection(PEX_RUNDOWN_REF ref)
 
 static inline VOID ExReleaseRundownProtectionEx(PEX_RUNDOWN_REF ref, ULONG count)
 {
+    if (NMR_UNLIKELY(__atomic_load_n(&nmr_rundown_watching, __ATOMIC_RELAXED)))
+        nmr_rundown_ref_point(ref, 1);
     /* acq_rel: the protected accesses happen before the waiter sees 0. */
     uintptr_t v = __atomic_sub_fetch(&ref->Count, NMR_RUNDOWN_INC * count,
                                      __ATOMIC_ACQ_REL);
@@ -146,10 +156,15 @@ typedef struct nmr_rundown_slot {
 /* Per-thread state, in the thread's own TLS (no pointer to chase on the
  * fast path): its slot number + 1 (0 until assigned), and the object it is
  * releasing right now (its hazard; other threads read it through the
- * thread registry in src/rundown/rundown.c). */
+ * thread registry in src/rundown/rundown.c).  A thread a schedule explorer
+ * watches (nmr_check_watch_thread) keeps its slot in watched_slot1 and
+ * slot1 at 0, so that its acquires and releases take the slow path, where
+ * they are switch points. */
 typedef struct nmr_rundown_tls {
     uint32_t slot1;
+    uint32_t watched;
     const void *hazard;
+    uint32_t watched_slot1;
 } nmr_rundown_tls;
 
 /* Layout visible for the inline fast paths only; use the functions. */

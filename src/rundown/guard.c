@@ -20,6 +20,7 @@
 #include "base/check.h"
 #include "base/alloc.h"
 #include "base/misuse.h"
+#include "rundown/internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -56,7 +57,7 @@ static void guard_drained(void *context, BOOLEAN inline_call)
 NTSTATUS nmr_guard_detach(nmr_guard *guard)
 {
     nmr_check_point("nmr_guard_detach", guard);
-    NTSTATUS s = nmr_rundown_drain(guard->rundown, guard_drained, guard);
+    NTSTATUS s = nmr_rundown_drain_nopoint(guard->rundown, guard_drained, guard);
     /* SUCCESS: idle, complete now.  PENDING: the last leave completes. */
     if (s == STATUS_SUCCESS || s == STATUS_PENDING)
         return s;
@@ -217,6 +218,9 @@ NTSTATUS nmr_capture_provider(nmr_capture *c, ULONG timeout_ms, NPI *provider,
         return STATUS_INVALID_PARAMETER;
     struct timespec deadline = deadline_after(timeout_ms);
     NTSTATUS s = STATUS_DEVICE_NOT_READY;
+    /* the switch point of the guard references taken below, which are
+     * taken with the capture's lock held */
+    nmr_check_point("nmr_capture_provider", c);
     pthread_mutex_lock(&c->lock);
     c->inside++;
     for (;;) {
@@ -225,8 +229,10 @@ NTSTATUS nmr_capture_provider(nmr_capture *c, ULONG timeout_ms, NPI *provider,
             break;
         }
         cbind *b;
+        /* (no binding listed is detaching: a failed enter cannot complete
+         * a detach, which would run callbacks with the lock held) */
         for (b = c->bound; b != NULL; b = b->next)
-            if (nmr_guard_enter(&b->guard))
+            if (nmr_rundown_ca_acquire_nopoint(b->guard.rundown, 1))
                 break;
         if (b != NULL) {
             provider->Handle = b->provider_context;

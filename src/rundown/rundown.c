@@ -50,6 +50,7 @@
 #include "base/misuse.h"
 #include "base/thread_key.h"
 #include "base/verify.h"
+#include "rundown/internal.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -65,6 +66,9 @@
 
 NMR_API __thread nmr_rundown_tls nmr_rundown_me;
 NMR_API int nmr_rundown_asymmetric;
+/* Threads watched now (nmr_check_watch_thread): nonzero, EX_RUNDOWN_REF's
+ * inline paths call nmr_rundown_ref_point, which asks its own thread. */
+NMR_API int nmr_rundown_watching;
 
 #define MAX_SLOTS 64u
 #define MIN_SLOTS 4u
@@ -102,6 +106,13 @@ void nmr_rundown_ref_wake(PEX_RUNDOWN_REF ref)
     pthread_mutex_lock(&b->lock);
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
+}
+
+void nmr_rundown_ref_point(PEX_RUNDOWN_REF ref, int release)
+{
+    if (nmr_rundown_me.watched)
+        nmr_check_point(release ? "ExReleaseRundownProtection" : "ExAcquireRundownProtection",
+                        ref);
 }
 
 VOID ExWaitForRundownProtectionRelease(PEX_RUNDOWN_REF ref)
@@ -148,6 +159,11 @@ static void thread_exit(void *p)
     t->hazard_at = NULL; /* its TLS goes away; its slot goes to a new thread */
     pthread_mutex_unlock(&threads_lock);
     nmr_rundown_me.slot1 = 0;
+    nmr_rundown_me.watched_slot1 = 0; /* not its slot any more */
+    if (nmr_rundown_me.watched) {
+        nmr_rundown_me.watched = 0;
+        __atomic_sub_fetch(&nmr_rundown_watching, 1, __ATOMIC_RELAXED);
+    }
 }
 
 static void make_thread_key(void)
@@ -182,6 +198,27 @@ static void assign_slot(void)
     if (best != NULL) {
         pthread_setspecific(thread_key, best);
         nmr_rundown_me.slot1 = best->slot + 1;
+    }
+}
+
+/* A watched thread has its record (its hazard is seen by quiesce) and
+ * keeps slot1 at 0, so that its cache-aware operations come here; they
+ * use the shared overflow counter, and each is a switch point. */
+void nmr_check_watch_thread(int on)
+{
+    nmr_rundown_tls *me = &nmr_rundown_me;
+    if (on && !me->watched) {
+        if (me->slot1 == 0)
+            assign_slot();
+        me->watched_slot1 = me->slot1;
+        me->slot1 = 0;
+        me->watched = 1;
+        __atomic_add_fetch(&nmr_rundown_watching, 1, __ATOMIC_RELAXED);
+    } else if (!on && me->watched) {
+        me->watched = 0;
+        me->slot1 = me->watched_slot1;
+        me->watched_slot1 = 0;
+        __atomic_sub_fetch(&nmr_rundown_watching, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -349,11 +386,19 @@ VOID nmr_rundown_ca_check(PEX_RUNDOWN_REF_CACHE_AWARE ref)
 
 BOOLEAN nmr_rundown_ca_acquire_slow(PEX_RUNDOWN_REF_CACHE_AWARE ref, ULONG count)
 {
-    if (nmr_rundown_me.slot1 == 0)
+    if (nmr_rundown_me.watched)
+        nmr_check_point("ExAcquireRundownProtectionCacheAware", ref);
+    return nmr_rundown_ca_acquire_nopoint(ref, count);
+}
+
+BOOLEAN nmr_rundown_ca_acquire_nopoint(PEX_RUNDOWN_REF_CACHE_AWARE ref, ULONG count)
+{
+    if (nmr_rundown_me.slot1 == 0 && !nmr_rundown_me.watched)
         assign_slot();
     if (nmr_rundown_me.slot1 != 0 && nmr_rundown_me.slot1 - 1 < ref->nslots)
         return ExAcquireRundownProtectionCacheAwareEx(ref, count);
-    /* No slot of our own in this object: the shared overflow counter. */
+    /* No slot of our own in this object (or watched): the shared overflow
+     * counter. */
     __atomic_add_fetch(&ref->overflow.count, count, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&ref->state, __ATOMIC_SEQ_CST) == NMR_RD_OPEN)
         return TRUE;
@@ -367,7 +412,9 @@ BOOLEAN nmr_rundown_ca_acquire_slow(PEX_RUNDOWN_REF_CACHE_AWARE ref, ULONG count
 
 VOID nmr_rundown_ca_release_slow(PEX_RUNDOWN_REF_CACHE_AWARE ref, ULONG count)
 {
-    if (nmr_rundown_me.slot1 == 0)
+    if (nmr_rundown_me.watched)
+        nmr_check_point("ExReleaseRundownProtectionCacheAware", ref);
+    else if (nmr_rundown_me.slot1 == 0)
         assign_slot();
     if (nmr_rundown_me.slot1 != 0 && nmr_rundown_me.slot1 - 1 < ref->nslots) {
         ExReleaseRundownProtectionCacheAwareEx(ref, count);
@@ -383,12 +430,21 @@ VOID nmr_rundown_ca_release_slow(PEX_RUNDOWN_REF_CACHE_AWARE ref, ULONG count)
 NTSTATUS nmr_rundown_drain(PEX_RUNDOWN_REF_CACHE_AWARE ref, nmr_rundown_drain_fn *fn,
                            void *context)
 {
+    if (ref != NULL && fn != NULL && nmr_rundown_me.watched)
+        nmr_check_point("nmr_rundown_drain", ref);
+    return nmr_rundown_drain_nopoint(ref, fn, context);
+}
+
+NTSTATUS nmr_rundown_drain_nopoint(PEX_RUNDOWN_REF_CACHE_AWARE ref, nmr_rundown_drain_fn *fn,
+                                   void *context)
+{
     if (ref == NULL || fn == NULL)
         return STATUS_INVALID_PARAMETER;
     /* The drainer reads ref until it returns, while a last release on
      * another thread may fire the callback, which may free ref: publish ref
-     * as our hazard so that the firing thread waits for us. */
-    if (nmr_rundown_me.slot1 == 0)
+     * as our hazard so that the firing thread waits for us (a watched
+     * thread has its record already). */
+    if (nmr_rundown_me.slot1 == 0 && !nmr_rundown_me.watched)
         assign_slot();
     const void *outer = nmr_rundown_me.hazard; /* (a drain inside a release) */
     __atomic_store_n(&nmr_rundown_me.hazard, ref, __ATOMIC_SEQ_CST);
@@ -440,7 +496,7 @@ VOID ExWaitForRundownProtectionReleaseCacheAware(PEX_RUNDOWN_REF_CACHE_AWARE ref
     }
     nmr_check_point("ExWaitForRundownProtectionReleaseCacheAware", ref);
     waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    NTSTATUS s = nmr_rundown_drain(ref, wake_waiter, &w);
+    NTSTATUS s = nmr_rundown_drain_nopoint(ref, wake_waiter, &w);
     if (s == STATUS_PENDING) {
         nmr_check_block_begin("ExWaitForRundownProtectionReleaseCacheAware", &w, 0);
         pthread_mutex_lock(&w.lock);

@@ -471,7 +471,12 @@ static void hk_point(const char *fn, const void *obj)
 {
     char what[SCHED_WHAT_LEN];
     snprintf(what, sizeof what, "%s %p", fn, obj);
-    sched_point(what, 0);
+    /* a rundown (guard) reference taken or given back is, like a module's
+     * lock, no progress: a thread that only loops over its guard must not
+     * hide a hang, nor keep the thread it starves from its turn */
+    int quiet = strncmp(fn, "ExAcquireRundownProtection", 26) == 0 ||
+                strncmp(fn, "ExReleaseRundownProtection", 26) == 0;
+    sched_point(what, quiet ? SCHED_QUIET : 0);
 }
 
 static void hk_block_begin(const char *fn, const void *obj, int timed)
@@ -486,6 +491,21 @@ static void hk_block_end(void)
     sched_block_end("back");
 }
 
+/* A controlled thread begins and ends: libnmr watches it too, so that its
+ * rundown and guard operations are switch points (nmr_check_watch_thread). */
+static void thread_begin(int ticket)
+{
+    sched_thread_begin(ticket);
+    if (ticket >= 0)
+        nmr_check_watch_thread(1);
+}
+
+static void thread_end(void)
+{
+    nmr_check_watch_thread(0);
+    sched_thread_end();
+}
+
 static void hk_wake(const void *obj)
 {
     sched_wake_waiters((uint64_t)(uintptr_t)obj);
@@ -498,12 +518,12 @@ static int hk_reserve(const char *what)
 
 static void hk_begin(int ticket)
 {
-    sched_thread_begin(ticket);
+    thread_begin(ticket);
 }
 
 static void hk_end(void)
 {
-    sched_thread_end();
+    thread_end();
 }
 
 static const nmr_check_sched_hooks sched_hooks = {
@@ -575,7 +595,7 @@ static void own_thread_exit(void *p)
 {
     (void)p;
     sched_wake((uint64_t)pthread_self());
-    sched_thread_end();
+    thread_end();
 }
 
 static void own_init(void)
@@ -595,7 +615,7 @@ static void *own_main(void *p)
 {
     own_start st = *(own_start *)p;
     free(p);
-    sched_thread_begin(st.ticket);
+    thread_begin(st.ticket);
     pthread_setspecific(own_key, &own_key);
     return st.fn(st.arg);
 }
@@ -825,13 +845,13 @@ typedef struct actor {
 static void *actor_main(void *arg)
 {
     actor *a = arg;
-    sched_thread_begin(a->ticket);
+    thread_begin(a->ticket);
     if (a->unload)
         do_unload(a->mod);
     else
         do_load(a->mod);
     sched_wake((uint64_t)(uintptr_t)a);
-    sched_thread_end();
+    thread_end();
     return NULL;
 }
 
@@ -870,7 +890,7 @@ typedef struct worker {
 static void *worker_main(void *arg)
 {
     worker *w = arg;
-    sched_thread_begin(w->ticket);
+    thread_begin(w->ticket);
     /* --calls calls per worker between two lifecycle steps (a load or
      * unload entry starting or returning), so that calls meet every one */
     unsigned calls = 0, k = w->id, epoch = atomic_load(&C.epoch);
@@ -900,7 +920,7 @@ static void *worker_main(void *arg)
             sched_point("worker idle", SCHED_YIELD);
     }
     sched_wake((uint64_t)(uintptr_t)w);
-    sched_thread_end();
+    thread_end();
     return NULL;
 }
 
@@ -914,7 +934,7 @@ static void *director_main(void *arg)
     director *d = arg;
     const plan *p = &C.plan;
     int n = C.o->nmods;
-    sched_thread_begin(d->ticket);
+    thread_begin(d->ticket);
 
     worker w[CHK_MAX_WORKERS];
     for (unsigned i = 0; i < C.o->workers; i++) {
@@ -988,7 +1008,7 @@ static void *director_main(void *arg)
         sched_block_end("director goes on");
     }
     sched_wake((uint64_t)(uintptr_t)d);
-    sched_thread_end();
+    thread_end();
     return NULL;
 }
 
