@@ -152,6 +152,7 @@ bench:
 	$(CMAKE) --build build-release -j $(JOBS) --target nmrbench nmrbench_notrace \
 	  rundown_bench hostbench nmrcheck host_demo_deps
 	build-release/bench/nmrbench
+	build-release/bench/nmrbench --instructions
 	bench/trace_overhead.sh build-release
 	build-release/bench/rundown_bench
 	build-release/bench/hostbench
