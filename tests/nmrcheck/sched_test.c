@@ -8,6 +8,9 @@
  *                 not "stalled": the turn waits for it, the run stays
  *                 replayable, and it runs (it used to be left out of every
  *                 later pick: a false hang, seen under ASan)
+ *   livelock      threads that make steps for ever, never ending the run,
+ *                 are a livelock once the run reaches its step limit (a
+ *                 run used to go on for ever, without a message)
  *   range_whole   a module's code range is read whole while a load or an
  *                 unload writes it (a reader used to see [0, old end) during
  *                 a clear, took nmrcheck's own code for a module's and spun
@@ -96,6 +99,56 @@ static void late_start(void)
     }
 }
 
+/* ---- livelock ----------------------------------------------------------------- */
+static int spin_ticket;
+static atomic_int spin_hang_calls;
+
+static void on_spin_hang(void *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&spin_hang_calls, 1);
+}
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    sched_thread_begin(spin_ticket);
+    while (!sched_hung())
+        sched_point("spinner spins", 0);
+    sched_thread_end();
+    return NULL;
+}
+
+/* Two threads that make steps for ever (each one's steps count as
+ * progress) never hang by the clock: the step limit ends the run, and
+ * says it is a livelock (it used to run for ever, without a message). */
+static void livelock(void)
+{
+    sched_config cfg = {.seed = 3, .depth = 2, .expected_steps = 10, .stall_ms = 20,
+                        .hang_ms = 2000, .max_steps = 20000, .on_hang = on_spin_hang};
+    EXPECT(sched_start(&cfg) == 0, "sched_start");
+    int me = sched_thread_reserve("main");
+    spin_ticket = sched_thread_reserve("spinner");
+    pthread_t th;
+    EXPECT(pthread_create(&th, NULL, spinner, NULL) == 0, "pthread_create");
+    sched_thread_begin(me);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        sched_point("main spins", 0);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (!sched_hung() && now.tv_sec - start.tv_sec < 20);
+    EXPECT(sched_hung() == 2, "sched_hung() is %d after 20 s of steps, not 2 (a livelock)",
+           sched_hung());
+    sched_thread_end();
+    pthread_join(th, NULL);
+    sched_stats st;
+    sched_stop(&st);
+    EXPECT(st.steps >= 20000, "%llu steps", (unsigned long long)st.steps);
+    EXPECT(atomic_load(&spin_hang_calls) == 1, "on_hang ran %d times",
+           atomic_load(&spin_hang_calls));
+}
+
 /* ---- range_whole ---------------------------------------------------------------- */
 static atomic_int range_stop;
 
@@ -147,11 +200,13 @@ static void range_whole(void)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: nmrcheck_sched_test late_start|range_whole\n");
+        fprintf(stderr, "usage: nmrcheck_sched_test late_start|livelock|range_whole\n");
         return 2;
     }
     if (strcmp(argv[1], "late_start") == 0)
         late_start();
+    else if (strcmp(argv[1], "livelock") == 0)
+        livelock();
     else if (strcmp(argv[1], "range_whole") == 0)
         range_whole();
     else {

@@ -14,6 +14,9 @@
 #include <stdint.h>
 
 #define CHK_MAX_MODULES 8
+/* Switch points after which a schedule that has not ended is a livelock
+ * (a schedule of the tests takes hundreds to thousands). */
+#define CHK_MAX_STEPS 2000000u
 #define CHK_MAX_ARGS 16
 #define CHK_MAX_WORKERS 8
 

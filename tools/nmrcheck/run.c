@@ -748,9 +748,15 @@ static void on_hang(void *ctx)
             *nl = '\n';
         line = nl != NULL ? nl + 1 : NULL;
     }
-    found(CHK_HANG, place, detail,
-          "no thread can go on for %u ms: %s", C.o->hang_ms,
-          C.watchdog[0] != '\0' ? C.watchdog : "every controlled thread is blocked or stuck");
+    if (sched_hung() == 2)
+        found(CHK_HANG, place, detail,
+              "the schedule did not end in %u steps: its threads go on without "
+              "finishing (a livelock: a loop that waits for a thread it keeps from running?)",
+              (unsigned)CHK_MAX_STEPS);
+    else
+        found(CHK_HANG, place, detail,
+              "no thread can go on for %u ms: %s", C.o->hang_ms,
+              C.watchdog[0] != '\0' ? C.watchdog : "every controlled thread is blocked or stuck");
 }
 
 /* ---- the threads of a schedule ---------------------------------------------------- */
@@ -1062,6 +1068,7 @@ static void run_one(uint64_t seed)
         .expected_steps = o->steps,
         .stall_ms = o->stall_ms,
         .hang_ms = o->hang_ms,
+        .max_steps = CHK_MAX_STEPS,
         .log = &C.slot->log,
         .on_hang = on_hang,
         .ctx = NULL,

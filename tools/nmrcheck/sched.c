@@ -181,6 +181,16 @@ static void *monitor_main(void *arg)
             steps_since = t;
             stalled_fallback = 0;
         }
+        if (S.cfg.max_steps != 0 && S.steps >= S.cfg.max_steps) {
+            /* it goes on and on, and never ends: a livelock */
+            atomic_store(&S.hung, 2);
+            void (*fn)(void *) = S.cfg.on_hang;
+            void *ctx = S.cfg.ctx;
+            pthread_mutex_unlock(&S.lock);
+            if (fn != NULL)
+                fn(ctx);
+            continue;
+        }
         if (S.progress != seen) {
             seen = S.progress;
             since = t;

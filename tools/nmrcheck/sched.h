@@ -82,6 +82,7 @@ typedef struct sched_config {
     unsigned expected_steps;       /* PCT k: change points fall in [1, k] */
     unsigned stall_ms;             /* fallback when the turn holder stalls */
     unsigned hang_ms;              /* no progress this long: a hang */
+    uint64_t max_steps;            /* a run this long is a livelock (0: no limit) */
     sched_log *log;                /* may be NULL */
     void (*on_hang)(void *ctx);    /* on the monitor thread; may be NULL */
     void *ctx;
@@ -156,7 +157,8 @@ void sched_block_end(const char *what);
 void sched_wake(uint64_t obj);
 void sched_wake_waiters(uint64_t obj);
 
-/* 1 once the run hung. */
+/* 1 once the run hung; 2 when it hung because it reached max_steps
+ * without ending (its threads go on making steps: a livelock). */
 int sched_hung(void);
 
 /* The index of the calling thread in the run, or -1 when foreign. */
