@@ -156,6 +156,17 @@ static void lower_locked(int t)
     S.th[t].prio = --S.low;
 }
 
+/* The run hung (kind: sched_hung's value): drop the lock, tell on_hang. */
+static void hang_unlock(int kind)
+{
+    atomic_store(&S.hung, kind);
+    void (*fn)(void *) = S.cfg.on_hang;
+    void *ctx = S.cfg.ctx;
+    pthread_mutex_unlock(&S.lock);
+    if (fn != NULL)
+        fn(ctx);
+}
+
 static void *monitor_main(void *arg)
 {
     (void)arg;
@@ -182,13 +193,7 @@ static void *monitor_main(void *arg)
             stalled_fallback = 0;
         }
         if (S.cfg.max_steps != 0 && S.steps >= S.cfg.max_steps) {
-            /* it goes on and on, and never ends: a livelock */
-            atomic_store(&S.hung, 2);
-            void (*fn)(void *) = S.cfg.on_hang;
-            void *ctx = S.cfg.ctx;
-            pthread_mutex_unlock(&S.lock);
-            if (fn != NULL)
-                fn(ctx);
+            hang_unlock(2);        /* it goes on and on, and never ends: a livelock */
             continue;
         }
         if (S.progress != seen) {
@@ -214,12 +219,7 @@ static void *monitor_main(void *arg)
                 S.th[c].state = T_RUNNABLE;
             }
         } else if (t - since >= S.cfg.hang_ms) {
-            atomic_store(&S.hung, 1);
-            void (*fn)(void *) = S.cfg.on_hang;
-            void *ctx = S.cfg.ctx;
-            pthread_mutex_unlock(&S.lock);
-            if (fn != NULL)
-                fn(ctx);
+            hang_unlock(1);
             continue;
         }
         pthread_mutex_unlock(&S.lock);
