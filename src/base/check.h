@@ -26,6 +26,13 @@ static inline void nmr_check_wake(const void *obj)
         h->wake(obj);
 }
 
+/* A tool is installed: for a caller whose point needs work to name its
+ * object (one load and a branch). */
+static inline int nmr_check_enabled(void)
+{
+    return __builtin_expect(NMR_CHECK_HOOKS_() != NULL, 0);
+}
+
 /* The other hooks, for libnmr-km and the rundown layer (one load and a
  * branch when no tool is installed). */
 static inline void nmr_check_point(const char *fn, const void *obj)

@@ -219,6 +219,13 @@ void nmr_binding_detach(nmr_binding *b)
         nmr_callstack_verify(&f, side, (const void *)(uintptr_t)b->reg[side]->detach);
         NTSTATUS s = b->reg[side]->detach(b->ctx[side]);
         nmr_callstack_pop(&f);
+        /* a schedule explorer may run another thread here, before the
+         * status is read: a completion from it lands in the window R15
+         * names (the half is still CALLING) */
+        if (nmr_check_enabled())
+            nmr_check_point(side == NMR_CLIENT ? "ClientDetachProvider returned"
+                                               : "ProviderDetachClient returned",
+                            nmr_handle_value(&b->obj));
 
         /* R14/R15: SUCCESS = complete, PENDING = completion to come,
          * anything else counts as SUCCESS and is misuse. */
@@ -404,6 +411,7 @@ out:
 /* Nmr*DetachComplete for one side (R14, R15, R29). */
 static void detach_complete(HANDLE h, nmr_side side)
 {
+    nmr_check_point(nmr_side_complete_fn(side), h);
     struct nmr_object *o = nmr_handle_ref(h, NMR_HANDLE_BINDING);
     if (o == NULL) {
         nmr_report_misuse(NMR_MISUSE_BAD_HANDLE,

@@ -18,35 +18,22 @@
  * CHK_FIXED=1): the error path frees the allocation.
  *
  * Otherwise correct: a listener (it makes no calls, it only counts the
- * provider's notifications), so its detach has nothing to wait for; its
- * binding contexts stay valid until their cleanup.
+ * provider's notifications, as "calls" in its stats), so its detach has
+ * nothing to wait for; its binding contexts stay valid until their
+ * cleanup.  The rest (state, DriverEntry, DriverUnload, the checks) is
+ * chk_drv.h's.
  */
-#include <ntddk.h>
-#include <netioddk.h>
-
-#include <nmr/module.h>
-
-#include "chk_npi.h"
-
-#include <stdio.h>
-
-#define PL_TAG CHK_TAG('C', 'k', 'P', 'l')
+#define CHK_DRV_TAG CHK_TAG('C', 'k', 'P', 'l')
+#define CHK_DRV_MODULE 31
+#include "chk_drv.h"
 
 typedef struct _PL_BINDING {
-    LIST_ENTRY Link;                        /* on Drv.Bindings [Drv.Lock] */
+    LIST_ENTRY Link;                        /* on ChkDrv.Bindings [ChkDrv.Lock] */
     HANDLE NmrBinding;
     PVOID ProviderContext;
     const VOID *ProviderDispatch;
     LONG64 volatile Notifies;
 } PL_BINDING, *PPL_BINDING;
-
-static struct {
-    HANDLE Client;
-    KSPIN_LOCK Lock;
-    LIST_ENTRY Bindings;                    /* [Lock] */
-    BOOLEAN Unloaded;
-    LONG64 volatile Notifies, Attached, Refused, Cleaned;
-} Drv;
 
 static VOID PlNotify(PVOID ClientBindingContext, unsigned Value)
 {
@@ -54,7 +41,7 @@ static VOID PlNotify(PVOID ClientBindingContext, unsigned Value)
 
     UNREFERENCED_PARAMETER(Value);
     InterlockedIncrement64(&binding->Notifies);
-    InterlockedIncrement64(&Drv.Notifies);
+    InterlockedIncrement64(&ChkDrv.Calls);
 }
 
 static const CHK_CLIENT_DISPATCH PlDispatch = {
@@ -64,33 +51,28 @@ static const CHK_CLIENT_DISPATCH PlDispatch = {
 static NTSTATUS PlAttach(HANDLE NmrBindingHandle, PVOID ClientContext,
                          PNPI_REGISTRATION_INSTANCE ProviderRegistrationInstance)
 {
-    const CHK_PROVIDER_CHARACTERISTICS *pc;
     PPL_BINDING binding;
-    KIRQL irql;
+    unsigned key;
     NTSTATUS status;
 
     UNREFERENCED_PARAMETER(ClientContext);
-    pc = (const CHK_PROVIDER_CHARACTERISTICS *)
-             ProviderRegistrationInstance->NpiSpecificCharacteristics;
-    if (pc == NULL || pc->Version != CHK_NPI_VERSION || pc->Length < sizeof(*pc))
-        return STATUS_NOINTERFACE;
-    binding = (PPL_BINDING)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*binding), PL_TAG);
+    status = ChkDrvProviderKey(ProviderRegistrationInstance, &key);
+    if (!NT_SUCCESS(status))
+        return status;
+    binding = (PPL_BINDING)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*binding), CHK_DRV_TAG);
     if (binding == NULL)
         return STATUS_INSUFFICIENT_RESOURCES;
     binding->NmrBinding = NmrBindingHandle;
     status = NmrClientAttachProvider(NmrBindingHandle, binding, &PlDispatch,
                                      &binding->ProviderContext, &binding->ProviderDispatch);
     if (!NT_SUCCESS(status)) {
-        InterlockedIncrement64(&Drv.Refused);
+        InterlockedIncrement64(&ChkDrv.Refused);
 #if defined(CHK_FIXED)
-        ExFreePoolWithTag(binding, PL_TAG);
+        ExFreePoolWithTag(binding, CHK_DRV_TAG);
 #endif
         return status;                      /* BUG unless fixed: binding leaked */
     }
-    InterlockedIncrement64(&Drv.Attached);
-    KeAcquireSpinLock(&Drv.Lock, &irql);
-    InsertHeadList(&Drv.Bindings, &binding->Link);
-    KeReleaseSpinLock(&Drv.Lock, irql);
+    ChkDrvPublish(&binding->Link);
     return STATUS_SUCCESS;
 }
 
@@ -105,60 +87,19 @@ static VOID PlCleanup(PVOID ClientBindingContext)
     PPL_BINDING binding = (PPL_BINDING)ClientBindingContext;
     KIRQL irql;
 
-    KeAcquireSpinLock(&Drv.Lock, &irql);
+    KeAcquireSpinLock(&ChkDrv.Lock, &irql);
     RemoveEntryList(&binding->Link);
-    KeReleaseSpinLock(&Drv.Lock, irql);
-    InterlockedIncrement64(&Drv.Cleaned);
-    ExFreePoolWithTag(binding, PL_TAG);
+    KeReleaseSpinLock(&ChkDrv.Lock, irql);
+    ChkDrvCleanup(binding);                 /* counts it, frees the pool */
 }
 
-static const NPI_MODULEID PlModuleId = CHK_MODULE_ID(31);
 static const NPI_CLIENT_CHARACTERISTICS PlCharacteristics = {
     0, sizeof(NPI_CLIENT_CHARACTERISTICS), PlAttach, PlDetach, PlCleanup,
-    { 0, sizeof(NPI_REGISTRATION_INSTANCE), &CHK_NPI_ID, &PlModuleId, 0, NULL }
+    { 0, sizeof(NPI_REGISTRATION_INSTANCE), &CHK_NPI_ID, &ChkDrvModuleId, 0, NULL }
 };
-
-static DRIVER_UNLOAD DriverUnload;
-
-static VOID DriverUnload(PDRIVER_OBJECT DriverObject)
-{
-    UNREFERENCED_PARAMETER(DriverObject);
-    if (NmrDeregisterClient(Drv.Client) == STATUS_PENDING)
-        NmrWaitForClientDeregisterComplete(Drv.Client);
-    Drv.Unloaded = TRUE;
-}
 
 NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
 {
-    NTSTATUS status;
-
     UNREFERENCED_PARAMETER(RegistryPath);
-    RtlZeroMemory(&Drv, sizeof(Drv));
-    KeInitializeSpinLock(&Drv.Lock);
-    InitializeListHead(&Drv.Bindings);
-    status = NmrRegisterClient(&PlCharacteristics, NULL, &Drv.Client);
-    if (!NT_SUCCESS(status))
-        return status;
-    DriverObject->DriverUnload = DriverUnload;
-    return STATUS_SUCCESS;
-}
-
-NMR_MODULE_EXPORT int nmr_module_check(char *buf, size_t size)
-{
-    long long attached = ReadNoFence64(&Drv.Attached), cleaned = ReadNoFence64(&Drv.Cleaned);
-
-    if (Drv.Unloaded && (attached != cleaned || !IsListEmpty(&Drv.Bindings))) {
-        snprintf(buf, size, "after unload: %lld attached, %lld cleaned up", attached, cleaned);
-        return 1;
-    }
-    return 0;
-}
-
-NMR_MODULE_EXPORT int nmr_module_stats(char *buf, size_t size)
-{
-    return snprintf(buf, size, "notifies=%lld attached=%lld refused=%lld cleaned=%lld",
-                    (long long)ReadNoFence64(&Drv.Notifies),
-                    (long long)ReadNoFence64(&Drv.Attached),
-                    (long long)ReadNoFence64(&Drv.Refused),
-                    (long long)ReadNoFence64(&Drv.Cleaned));
+    return ChkDrvStart(DriverObject, &PlCharacteristics, ChkDrvUnloadPlain);
 }

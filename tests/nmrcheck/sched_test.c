@@ -8,9 +8,20 @@
  *                 not "stalled": the turn waits for it, the run stays
  *                 replayable, and it runs (it used to be left out of every
  *                 later pick: a false hang, seen under ASan)
+ *   unseen_block  a turn holder that sleeps in a wait the scheduler cannot
+ *                 see, for a thread that needs the turn, is stalled: the
+ *                 turn goes on after --stall-ms (a fallback), no hang
+ *   busy_holder   a turn holder that computes (or waits for a CPU) is not
+ *                 stalled for ten stall times: no fallback for a 60 ms loop
+ *                 at 20 ms; one for a loop past 200 ms
  *   livelock      threads that make steps for ever, never ending the run,
  *                 are a livelock once the run reaches its step limit (a
  *                 run used to go on for ever, without a message)
+ *   slow_wake     a thread given the turn that the OS has not run yet (busy
+ *                 elsewhere, here in a signal handler) is not "stalled"
+ *                 either: the turn waits for it (it used to be marked
+ *                 stalled while still waiting for its turn, which it then
+ *                 never got again: a false hang under load)
  *   range_whole   a module's code range is read whole while a load or an
  *                 unload writes it (a reader used to see [0, old end) during
  *                 a clear, took nmrcheck's own code for a module's and spun
@@ -26,6 +37,8 @@
 #include <netioddk.h>
 
 #include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +110,145 @@ static void late_start(void)
         fprintf(stderr, "late_start: %d failure(s)\n", failures);
         exit(1);               /* the late thread is stuck: do not wait for it */
     }
+}
+
+/* ---- slow_wake ------------------------------------------------------------- */
+static int slow_ticket;
+static atomic_int slow_waiting, slow_in_handler, slow_ran;
+
+static void slow_handler(int sig)
+{
+    (void)sig;
+    atomic_store(&slow_in_handler, 1);
+    sleep_ms(150);                 /* 30 stall times: the OS runs it late */
+}
+
+static void *slow_main(void *arg)
+{
+    (void)arg;
+    sched_thread_begin(slow_ticket);
+    /* below main: main has the turn, this thread waits for its own */
+    atomic_store(&slow_waiting, 1);
+    sched_point("slow lowers itself", SCHED_LOWER);
+    atomic_store(&slow_ran, 1);
+    sched_point("slow thread runs", 0);
+    sched_thread_end();
+    return NULL;
+}
+
+static void slow_wake(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = slow_handler;
+    sigemptyset(&sa.sa_mask);
+    EXPECT(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+    sched_config cfg = {.seed = 7, .depth = 1, .expected_steps = 10, .stall_ms = 5,
+                        .hang_ms = 3000};
+    EXPECT(sched_start(&cfg) == 0, "sched_start");
+    int me = sched_thread_reserve("main");
+    sched_thread_begin(me);
+    slow_ticket = sched_thread_reserve("slow");
+    pthread_t th;
+    EXPECT(pthread_create(&th, NULL, slow_main, NULL) == 0, "pthread_create");
+    /* main below the new thread: it begins and lowers itself in turn */
+    sched_point("main lowers itself", SCHED_LOWER);
+    EXPECT(atomic_load(&slow_waiting) == 1, "the slow thread did not run first");
+    /* the slow thread waits for its turn; keep the turn (steps, so no
+     * stall) until its signal handler runs, then give the turn to it */
+    for (int i = 0; i < 20; i++)
+        sched_point("main keeps the turn", SCHED_RAISE);
+    pthread_kill(th, SIGUSR1);
+    while (!atomic_load(&slow_in_handler))
+        sched_point("main keeps the turn", SCHED_RAISE);
+    sched_point("main lowers itself", SCHED_LOWER);
+    EXPECT(atomic_load(&slow_ran) == 1,
+           "main had the turn again before the slow thread ran (the monitor took the "
+           "turn of a thread the OS had not run yet)");
+    sched_thread_end();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    int rc = pthread_timedjoin_np(th, NULL, &until);
+    EXPECT(rc == 0, "the slow thread never ran again (left stalled, out of every pick)");
+    sched_stats st;
+    sched_stop(&st);
+    EXPECT(st.fallbacks == 0, "%llu fallbacks: the run is no longer replayable",
+           (unsigned long long)st.fallbacks);
+    EXPECT(!sched_hung(), "the run hung");
+    if (rc != 0) {
+        fprintf(stderr, "slow_wake: %d failure(s)\n", failures);
+        exit(1);               /* the slow thread is stuck: do not wait for it */
+    }
+}
+
+/* ---- unseen_block, busy_holder ------------------------------------------ */
+static int other_ticket;
+static sem_t other_go;
+static atomic_int other_ran;
+
+static void *other_main(void *arg)
+{
+    (void)arg;
+    sched_thread_begin(other_ticket);
+    atomic_store(&other_ran, 1);
+    sem_post(&other_go);           /* what the holder waits for, unseen */
+    sched_point("other runs", 0);
+    sched_thread_end();
+    return NULL;
+}
+
+/* main holds the turn, an other thread waits for it; hold(ms) is what
+ * main does between two switch points; returns the run's fallbacks. */
+static unsigned long long hold_run(int block, long busy_ms)
+{
+    sched_config cfg = {.seed = 7, .depth = 1, .expected_steps = 10, .stall_ms = 20,
+                        .hang_ms = 3000};
+    EXPECT(sched_start(&cfg) == 0, "sched_start");
+    int me = sched_thread_reserve("main");
+    sched_thread_begin(me);
+    other_ticket = sched_thread_reserve("other");
+    atomic_store(&other_ran, 0);
+    sem_init(&other_go, 0, 0);
+    pthread_t th;
+    EXPECT(pthread_create(&th, NULL, other_main, NULL) == 0, "pthread_create");
+    sched_point("main keeps the turn", SCHED_RAISE);
+    if (block) {
+        sem_wait(&other_go);       /* only the other thread ends it */
+    } else {
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &now);
+        while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 <
+               busy_ms);
+    }
+    sched_point("main goes on", SCHED_LOWER);
+    sched_thread_end();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    EXPECT(pthread_timedjoin_np(th, NULL, &until) == 0, "the other thread did not end");
+    sched_stats st;
+    sched_stop(&st);
+    EXPECT(!sched_hung(), "the run hung");
+    EXPECT(atomic_load(&other_ran) == 1, "the other thread never ran");
+    sem_destroy(&other_go);
+    return (unsigned long long)st.fallbacks;
+}
+
+static void unseen_block(void)
+{
+    unsigned long long n = hold_run(1, 0);
+    EXPECT(n == 1, "%llu fallbacks for a holder asleep in an unseen wait, 1 expected", n);
+}
+
+static void busy_holder(void)
+{
+    unsigned long long n = hold_run(0, 60);
+    EXPECT(n == 0, "%llu fallbacks for a holder that computed 60 ms (3 stall times)", n);
+    n = hold_run(0, 400);
+    EXPECT(n == 1, "%llu fallbacks for a holder that computed 400 ms (20 stall times)", n);
 }
 
 /* ---- livelock ----------------------------------------------------------------- */
@@ -200,11 +352,17 @@ static void range_whole(void)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: nmrcheck_sched_test late_start|livelock|range_whole\n");
+        fprintf(stderr, "usage: nmrcheck_sched_test late_start|slow_wake|unseen_block|busy_holder|livelock|range_whole\n");
         return 2;
     }
     if (strcmp(argv[1], "late_start") == 0)
         late_start();
+    else if (strcmp(argv[1], "slow_wake") == 0)
+        slow_wake();
+    else if (strcmp(argv[1], "unseen_block") == 0)
+        unseen_block();
+    else if (strcmp(argv[1], "busy_holder") == 0)
+        busy_holder();
     else if (strcmp(argv[1], "livelock") == 0)
         livelock();
     else if (strcmp(argv[1], "range_whole") == 0)

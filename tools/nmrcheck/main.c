@@ -66,9 +66,13 @@ static void usage(FILE *f)
             "  --steps K         PCT: switch points a schedule is expected to have (default 100)\n"
             "  --alloc-fail N    make one of the first N allocations of a load fail in one\n"
             "                    schedule out of four (default 32; 0: never)\n"
+            "  --detach-timing T when a pending detach completes: mixed (default: each\n"
+            "                    schedule draws one of the others), free, calls-first,\n"
+            "                    as-returned, late\n"
             "  --hang-ms MS      no thread can go on this long: a hang (default 2000)\n"
-            "  --stall-ms MS     a thread in code the scheduler cannot see this long: let\n"
-            "                    another go on (default 20)\n"
+            "  --stall-ms MS     a thread asleep in code the scheduler cannot see this long\n"
+            "                    (running there: 10 times as long): let another go on\n"
+            "                    (default 20)\n"
             "  --seed N          the search's seed (default: from the clock; the report says it)\n"
             "  --replay SEED     run the one schedule of that seed, print its whole trace\n"
             "  -M DIR[:DIR...]   where MODULE names without a '/' are looked for\n"
@@ -399,6 +403,8 @@ static void print_replay(FILE *f, uint64_t seed)
             O.workers, O.calls, O.depth, O.steps, O.alloc_fail, O.hang_ms);
     if (O.stall_ms != 20)
         fprintf(f, " --stall-ms %u", O.stall_ms);
+    if (O.detach_timing >= 0)
+        fprintf(f, " --detach-timing %s", chk_detach_timing_names[O.detach_timing]);
     if (O.module_path != NULL) {
         fputs(" -M ", f);
         quote_arg(f, O.module_path);
@@ -543,6 +549,28 @@ static void json_str(FILE *f, const char *str)
     fputc('"', f);
 }
 
+/* When the pending detaches of the run completed (chk_completion): the JSON
+ * keys and the words of the text report. */
+static const char *const completion_key[CHK_DC_KINDS] = {
+    "in_callback", "during_callback", "as_returned", "later_same_thread", "later_other_thread"};
+static const char *const completion_words[CHK_DC_KINDS] = {
+    "in the callback by itself", "from another thread while the callback ran",
+    "from another thread as the callback returned (R15)", "later by the detaching thread",
+    "later by another thread"};
+
+static void print_completions(FILE *f)
+{
+    unsigned long long n[CHK_DC_KINDS], total = 0;
+    for (int k = 0; k < CHK_DC_KINDS; k++)
+        total += n[k] = atomic_load(&SH->completions[k]);
+    if (total == 0)
+        return;
+    fprintf(f, "nmrcheck: %llu pending detach%s completed:", total, total == 1 ? "" : "es");
+    for (int k = 0; k < CHK_DC_KINDS; k++)
+        fprintf(f, "%s %llu %s", k ? "," : "", n[k], completion_words[k]);
+    fputc('\n', f);
+}
+
 static int write_json(const char *path, uint64_t done, double secs, uint64_t base)
 {
     FILE *f = fopen(path, "w");
@@ -559,8 +587,12 @@ static int write_json(const char *path, uint64_t done, double secs, uint64_t bas
     }
     /* the search's seed; a replay has no search: the seed it replayed */
     fprintf(f, "],\n  \"seed\": \"0x%016" PRIx64 "\",\n  \"schedules\": %" PRIu64
-            ",\n  \"seconds\": %.3f,\n  \"defects\": [", O.replay ? O.replay_seed : base,
+            ",\n  \"seconds\": %.3f,\n  \"pending_detaches\": {", O.replay ? O.replay_seed : base,
             done, secs);
+    for (int k = 0; k < CHK_DC_KINDS; k++)
+        fprintf(f, "%s\"%s\": %llu", k ? ", " : "", completion_key[k],
+                (unsigned long long)atomic_load(&SH->completions[k]));
+    fprintf(f, "},\n  \"defects\": [");
     for (int i = 0; i < ndefects; i++) {
         const defect_rec *r = &defects[i];
         fprintf(f, "%s\n    {\n      \"kind\": ", i ? "," : "");
@@ -638,6 +670,7 @@ int main(int argc, char **argv)
     O.hang_ms = 2000;
     O.stall_ms = 20;
     O.alloc_fail = 32;
+    O.detach_timing = -1;
     O.progress = -1;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     O.jobs = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
@@ -645,7 +678,7 @@ int main(int argc, char **argv)
 
     enum { OPT_SCHEDULES = 256, OPT_SECONDS, OPT_FIRST, OPT_WORKERS, OPT_CALLS, OPT_DEPTH,
            OPT_STEPS, OPT_ALLOC, OPT_HANG, OPT_STALL, OPT_SEED, OPT_REPLAY, OPT_TRACE,
-           OPT_JSON, OPT_PROGRESS };
+           OPT_JSON, OPT_PROGRESS, OPT_DETACH };
     static const struct option longopts[] = {
         {"schedules", required_argument, NULL, OPT_SCHEDULES},
         {"seconds", required_argument, NULL, OPT_SECONDS},
@@ -656,6 +689,7 @@ int main(int argc, char **argv)
         {"depth", required_argument, NULL, OPT_DEPTH},
         {"steps", required_argument, NULL, OPT_STEPS},
         {"alloc-fail", required_argument, NULL, OPT_ALLOC},
+        {"detach-timing", required_argument, NULL, OPT_DETACH},
         {"hang-ms", required_argument, NULL, OPT_HANG},
         {"stall-ms", required_argument, NULL, OPT_STALL},
         {"seed", required_argument, NULL, OPT_SEED},
@@ -703,6 +737,17 @@ int main(int argc, char **argv)
                 die_usage("--steps: at least 1");
             break;
         case OPT_ALLOC: O.alloc_fail = (unsigned)parse_u64("--alloc-fail", optarg, 100000); break;
+        case OPT_DETACH:
+            O.detach_timing = -2;
+            if (strcmp(optarg, "mixed") == 0)
+                O.detach_timing = -1;
+            for (int k = 0; k < CHK_DT_MODES; k++)
+                if (strcmp(optarg, chk_detach_timing_names[k]) == 0)
+                    O.detach_timing = k;
+            if (O.detach_timing == -2)
+                die_usage("--detach-timing: '%s' is not one of mixed, free, calls-first, "
+                          "as-returned, late", optarg);
+            break;
         case OPT_HANG:
             O.hang_ms = (unsigned)parse_u64("--hang-ms", optarg, 3600000);
             if (O.hang_ms < 50)
@@ -917,6 +962,7 @@ int main(int argc, char **argv)
         printf("nmrcheck: %" PRIu64 " schedules in %.1f s (%.0f/s), %d job%s, seed 0x%016" PRIx64
                "%s\n", done, secs, secs > 0 ? (double)done / secs : 0.0, O.jobs,
                O.jobs == 1 ? "" : "s", O.seed, interrupted ? " (interrupted)" : "");
+        print_completions(stdout);
         for (int i = 0; i < ndefects; i++)
             print_defect(stdout, i + 1, &defects[i]);
         if (ndefects == 0)

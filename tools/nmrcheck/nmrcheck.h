@@ -44,6 +44,7 @@ typedef struct chk_options {
     unsigned hang_ms;              /* --hang-ms */
     unsigned stall_ms;             /* --stall-ms */
     unsigned alloc_fail;           /* --alloc-fail N: try failing one of the first N allocations */
+    int detach_timing;             /* --detach-timing: -1 mixed, else a CHK_DT_* for every schedule */
     unsigned jobs;                 /* --jobs: children at once */
     int first;                     /* --first: stop at the first defect */
     int progress;                  /* -1 auto, 0 off, 1 on */
@@ -92,10 +93,35 @@ typedef struct chk_slot {
     sched_log log;                 /* CHK_LOG_STEPS steps follow */
 } chk_slot;
 
+/* How a schedule steers the thread that calls a detach callback (run.c,
+ * docs/nmrcheck.md); --detach-timing names them: */
+typedef enum chk_detach_timing {
+    CHK_DT_FREE,                   /* "free": PCT alone */
+    CHK_DT_CALLS_FIRST,            /* "calls-first": others run first inside the callback */
+    CHK_DT_AS_RETURNED,            /* "as-returned": others run as it returns */
+    CHK_DT_LATE,                   /* "late": it keeps the turn until it blocks */
+    CHK_DT_MODES
+} chk_detach_timing;
+
+extern const char *const chk_detach_timing_names[CHK_DT_MODES];
+
+/* When the completion of a pending detach came (run.c counts them, in
+ * every schedule; nmrcheck prints the totals): */
+typedef enum chk_completion {
+    CHK_DC_IN_CALLBACK,            /* inside the detach callback, by itself */
+    CHK_DC_DURING_CALLBACK,        /* by another thread while the callback ran */
+    CHK_DC_AS_RETURNED,            /* by another thread after the callback returned,
+                                    * before the NMR read its status (R15) */
+    CHK_DC_LATER_SAME,             /* later, by the thread that called the callback */
+    CHK_DC_LATER_OTHER,            /* later, by another thread */
+    CHK_DC_KINDS
+} chk_completion;
+
 typedef struct chk_shared {
     atomic_ullong next;            /* the next schedule number to run */
     atomic_ullong done;            /* schedules finished */
     atomic_int stop;               /* children take no more schedules */
+    atomic_ullong completions[CHK_DC_KINDS];
 } chk_shared;
 
 size_t chk_slot_size(void);

@@ -107,8 +107,29 @@ typedef struct plan {
     long alloc_fail;               /* 0, or the n-th allocation ... */
     int alloc_entry;               /* ... inside this module's load entry, or */
     int alloc_after;               /* ... from the end of the loads on, on any thread */
+    int detach;                    /* chk_detach_timing: how detaches are steered */
     uint64_t sched_seed;
 } plan;
+
+/* The timing of a pending detach (docs/nmrcheck.md): when its completion
+ * comes is the module's doing (the last call in flight gives back its
+ * reference, a work item runs...), so a plan steers the thread that calls a
+ * detach callback (chk_detach_timing), and the schedule follows:
+ *   CHK_DT_FREE         PCT alone;
+ *   CHK_DT_CALLS_FIRST  inside the callback, the detaching thread goes below
+ *                       every other at each switch point, so the calls in
+ *                       flight run first: the completion comes before it
+ *                       returns;
+ *   CHK_DT_AS_RETURNED  it runs its callback through, then goes below every
+ *                       other as the callback returns, before the NMR reads
+ *                       the status: a completion from another thread lands
+ *                       in the window of R15;
+ *   CHK_DT_LATE         it keeps the turn past the return until it blocks:
+ *                       the completion comes as late as the module lets it.
+ * nmrcheck counts when each completion came (chk_completion). */
+const char *const chk_detach_timing_names[CHK_DT_MODES] = {"free", "calls-first",
+                                                           "as-returned", "late"};
+
 
 typedef struct rng {
     uint64_t s;
@@ -206,6 +227,9 @@ static void make_plan(const chk_options *o, uint64_t seed, plan *p)
         p->alloc_after = (int)rng_below(&r, 2);
     }
     p->sched_seed = rng_next(&r);
+    p->detach = (int)rng_below(&r, CHK_DT_MODES);  /* drawn last: the rest is as before */
+    if (o->detach_timing >= 0)
+        p->detach = o->detach_timing;
 }
 
 static const char *mode_name(plan_mode m)
@@ -248,7 +272,17 @@ static struct {
     char watchdog[1024];              /* the last stuck-wait report */
     atomic_long alloc_arm;            /* n for the next load entry of alloc_entry, or 0 */
     atomic_uint epoch;                /* moves at each entry's start and return */
-} C = {.regs_lock = PTHREAD_MUTEX_INITIALIZER, .watchdog_lock = PTHREAD_MUTEX_INITIALIZER};
+    pthread_mutex_t det_lock;
+    struct {
+        uint64_t binding;
+        int side;
+        int thread;                   /* the detaching thread (sched index, or -1) */
+        int phase;                    /* DP_* */
+        uint64_t points;              /* DP_RETURNED: its points as it returned */
+    } det[MAX_REGS];                  /* the detach callbacks of the schedule */
+    int ndet;
+} C = {.regs_lock = PTHREAD_MUTEX_INITIALIZER, .watchdog_lock = PTHREAD_MUTEX_INITIALIZER,
+       .det_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void vappendf(char *buf, size_t size, const char *fmt, va_list ap)
 {
@@ -375,6 +409,85 @@ static void diag_hook(void *context, nmr_misuse_kind kind, const char *message)
     found(k, place, NULL, "%s", message);
 }
 
+/* ---- the timing of pending detaches ------------------------------------------ */
+enum { DP_CALLING, DP_RETURNED, DP_DONE };
+
+/* The detach callbacks this thread is inside. */
+static _Thread_local int in_detach;
+
+/* A detach callback is called on this thread: remember it; the flags of
+ * this switch point. */
+static int detach_called(HANDLE binding, int side)
+{
+    int t = sched_self();
+    pthread_mutex_lock(&C.det_lock);
+    if (C.ndet < MAX_REGS)
+        C.det[C.ndet++] = (__typeof__(C.det[0])){(uint64_t)(uintptr_t)binding, side, t,
+                                                  DP_CALLING, 0};
+    pthread_mutex_unlock(&C.det_lock);
+    if (t < 0)
+        return 0;
+    in_detach++;
+    switch (C.plan.detach) {
+    case CHK_DT_CALLS_FIRST: sched_set_humble(1); return SCHED_LOWER;
+    case CHK_DT_AS_RETURNED:
+    case CHK_DT_LATE: return SCHED_RAISE;
+    default: return 0;
+    }
+}
+
+static int find_detach_locked(uint64_t binding, int side, int phase)
+{
+    for (int i = C.ndet - 1; i >= 0; i--)
+        if (C.det[i].binding == binding && C.det[i].side == side && C.det[i].phase == phase)
+            return i;
+    return -1;
+}
+
+/* It returned (the point libnmr makes before it reads the status). */
+static int detach_returned(const void *binding, int side)
+{
+    int t = sched_self();
+    pthread_mutex_lock(&C.det_lock);
+    int i = find_detach_locked((uint64_t)(uintptr_t)binding, side, DP_CALLING);
+    if (i >= 0) {
+        C.det[i].phase = DP_RETURNED;
+        C.det[i].points = sched_thread_points(t);
+    }
+    pthread_mutex_unlock(&C.det_lock);
+    if (t < 0 || in_detach == 0)
+        return 0;
+    if (--in_detach == 0)
+        sched_set_humble(0);
+    return C.plan.detach == CHK_DT_CALLS_FIRST || C.plan.detach == CHK_DT_AS_RETURNED ? SCHED_LOWER : 0;
+}
+
+/* Nmr*DetachComplete is called on this thread: when, for the count. */
+static void detach_completed(const void *binding, int side)
+{
+    int t = sched_self();
+    int kind = -1;
+    pthread_mutex_lock(&C.det_lock);
+    uint64_t b = (uint64_t)(uintptr_t)binding;
+    int i = find_detach_locked(b, side, DP_CALLING);
+    if (i >= 0) {
+        kind = t >= 0 && C.det[i].thread == t ? CHK_DC_IN_CALLBACK : CHK_DC_DURING_CALLBACK;
+    } else if ((i = find_detach_locked(b, side, DP_RETURNED)) >= 0) {
+        /* the detaching thread has not run since its return point (its own
+         * point counts one) */
+        int d = C.det[i].thread;
+        if (d >= 0 && d != t && sched_thread_points(d) <= C.det[i].points + 1)
+            kind = CHK_DC_AS_RETURNED;
+        else
+            kind = d >= 0 && d == t ? CHK_DC_LATER_SAME : CHK_DC_LATER_OTHER;
+    }
+    if (i >= 0)
+        C.det[i].phase = DP_DONE;
+    pthread_mutex_unlock(&C.det_lock);
+    if (kind >= 0)
+        atomic_fetch_add(&C.sh->completions[kind], 1);
+}
+
 /* ---- hooks: the registrar's events ---------------------------------------- */
 static void late_check(int mod, const char *callback, HANDLE binding)
 {
@@ -396,7 +509,7 @@ static void trace_hook(void *context, const nmr_event *e)
 {
     (void)context;
     char what[SCHED_WHAT_LEN];
-    int cm = -1, pm = -1;
+    int cm = -1, pm = -1, flags = 0;
     if (e->type != NMR_EVENT_REGISTER && e->type != NMR_EVENT_DEREGISTER &&
         e->type != NMR_EVENT_WAIT_START && e->type != NMR_EVENT_WAIT_END &&
         e->type != NMR_EVENT_MISUSE) {
@@ -433,6 +546,7 @@ static void trace_hook(void *context, const nmr_event *e)
                    e->binding);
         snprintf(what, sizeof what, "detach %s side of %p (%s)", side_word(e->side),
                  e->binding, mod_name(m));
+        flags = detach_called(e->binding, e->side);
         break;
     }
     case NMR_EVENT_HALF_COMPLETE:
@@ -463,7 +577,7 @@ static void trace_hook(void *context, const nmr_event *e)
     default:
         return;                    /* the diagnostic hook has it */
     }
-    sched_point(what, 0);
+    sched_point(what, flags);
 }
 
 /* ---- hooks: the scheduler as libnmr and libnmr-km see it ------------------ */
@@ -476,7 +590,16 @@ static void hk_point(const char *fn, const void *obj)
      * hide a hang, nor keep the thread it starves from its turn */
     int quiet = strncmp(fn, "ExAcquireRundownProtection", 26) == 0 ||
                 strncmp(fn, "ExReleaseRundownProtection", 26) == 0;
-    sched_point(what, quiet ? SCHED_QUIET : 0);
+    int flags = quiet ? SCHED_QUIET : 0;
+    if (strcmp(fn, "ClientDetachProvider returned") == 0)
+        flags = detach_returned(obj, 0);
+    else if (strcmp(fn, "ProviderDetachClient returned") == 0)
+        flags = detach_returned(obj, 1);
+    else if (strcmp(fn, "NmrClientDetachProviderComplete") == 0)
+        detach_completed(obj, 0);
+    else if (strcmp(fn, "NmrProviderDetachClientComplete") == 0)
+        detach_completed(obj, 1);
+    sched_point(what, flags);
 }
 
 static void hk_block_begin(const char *fn, const void *obj, int timed)
@@ -1033,6 +1156,10 @@ static void describe_plan(const plan *p, char *buf, size_t size)
     appendf(buf, size, "; unload");
     for (int i = 0; i < n; i++)
         appendf(buf, size, " %s", C.mods[p->unload[i]].spec->name);
+    static const char *const timing[CHK_DT_MODES] = {
+        "", "; pending detaches: calls first", "; pending detaches: complete as it returns",
+        "; pending detaches: complete late"};
+    appendf(buf, size, "%s", timing[p->detach]);
     if (p->alloc_fail > 0 && p->alloc_after)
         appendf(buf, size, "; allocation %ld after the loads fails", p->alloc_fail);
     else if (p->alloc_fail > 0)
@@ -1053,6 +1180,9 @@ static void run_one(uint64_t seed)
     pthread_mutex_lock(&C.regs_lock);
     C.nregs = 0;
     pthread_mutex_unlock(&C.regs_lock);
+    pthread_mutex_lock(&C.det_lock);
+    C.ndet = 0;
+    pthread_mutex_unlock(&C.det_lock);
     pthread_mutex_lock(&C.watchdog_lock);
     C.watchdog[0] = '\0';
     pthread_mutex_unlock(&C.watchdog_lock);

@@ -13,12 +13,15 @@
 #define _GNU_SOURCE
 #include "sched.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { T_FREE, T_RESERVED, T_RUNNABLE, T_BLOCKED, T_WOKEN, T_STALLED, T_ENDED };
 
@@ -29,6 +32,10 @@ typedef struct sthread {
     int timed;
     int woken;                     /* sched_block_on: a wake came */
     unsigned quiet_run;            /* SCHED_QUIET points in a row */
+    uint64_t points;               /* switch points it reached */
+    int humble;                    /* sched_set_humble: lowered at each point */
+    int holding;                   /* out of wait_turn_locked: runs with the turn */
+    pid_t tid;                     /* the OS's id of the thread, once it began */
     uint64_t yield_mark;           /* S.logged_other when it last logged a yield */
     char yield_what[SCHED_WHAT_LEN];
     uint64_t obj;
@@ -54,6 +61,7 @@ static struct {
     unsigned changes[MAX_CHANGES];
     unsigned nchanges;
     int low;                       /* the lowest priority given so far */
+    int high;                      /* the highest SCHED_RAISE gave so far */
     uint64_t pending[MAX_PENDING]; /* wakes nobody was blocked for yet */
     unsigned npending;
     sched_stats stats;
@@ -132,6 +140,7 @@ static void give_locked(int next)
 /* Wait (lock held on entry and exit) until the turn is t's. */
 static void wait_turn_locked(int t)
 {
+    S.th[t].holding = 0;
     /* it reached a switch point: the monitor's "stalled" is over (a thread
      * left T_STALLED is no candidate, and nothing would give it the turn) */
     if (S.th[t].state == T_STALLED)
@@ -149,6 +158,7 @@ static void wait_turn_locked(int t)
         S.th[t].state == T_STALLED || S.th[t].state == T_RESERVED)
         S.th[t].state = T_RUNNABLE;
     S.th[t].arrived = 0;
+    S.th[t].holding = 1;
 }
 
 static void lower_locked(int t)
@@ -165,6 +175,52 @@ static void hang_unlock(int kind)
     pthread_mutex_unlock(&S.lock);
     if (fn != NULL)
         fn(ctx);
+}
+
+/* The OS runs (or would run, given a CPU) thread tid: it computes, waits
+ * for a CPU on a loaded machine or for the kernel, rather than sleeps in
+ * a wait the scheduler cannot see.  0 when it sleeps or cannot be told. */
+static int os_running(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *end = strrchr(buf, ')');      /* the name may hold anything */
+    /* R: on a CPU or waiting for one; D: in the kernel (a page fault, a
+     * file read, as dlopen does): neither waits for another thread */
+    return end != NULL && end[1] == ' ' && (end[2] == 'R' || end[2] == 'D');
+}
+
+/* How much longer than --stall-ms a holder the OS runs may go without a
+ * switch point before the monitor takes its turn (a long computation, or
+ * a spin in code the scheduler cannot see). */
+#define STALL_RUNNING_FACTOR 10
+
+/* The turn holder c, with no switch point since steps_since, is stalled in
+ * code the scheduler cannot see: it sleeps there (a lock, a futex the
+ * scheduler does not know), or it has run there for STALL_RUNNING_FACTOR
+ * stall times.  A holder the OS has not given a CPU to (a loaded machine,
+ * a sanitizer) is not stalled: its turn stays.  Drops the lock for the
+ * read and takes it again; 0 when anything moved meanwhile. */
+static int still_stalled_locked(int c, uint64_t steps_since, uint64_t t)
+{
+    pid_t tid = S.th[c].tid;
+    uint64_t steps = S.steps;
+    if (tid <= 0)
+        return 1;
+    pthread_mutex_unlock(&S.lock);
+    int running = os_running(tid);
+    pthread_mutex_lock(&S.lock);
+    if (!S.active || atomic_load(&S.hung) || S.cur != c || S.steps != steps)
+        return 0;
+    return !running || t - steps_since >= (uint64_t)S.cfg.stall_ms * STALL_RUNNING_FACTOR;
 }
 
 static void *monitor_main(void *arg)
@@ -201,11 +257,15 @@ static void *monitor_main(void *arg)
             since = t;
             stalled_fallback = 0;
         } else if (S.cur >= 0 && !stalled_fallback && t - steps_since >= S.cfg.stall_ms &&
-                   S.th[S.cur].state != T_RESERVED) {
+                   S.th[S.cur].state != T_RESERVED && S.th[S.cur].holding &&
+                   still_stalled_locked(S.cur, steps_since, t)) {
             /* the holder runs code we cannot see: let another go on (a
-             * holder not started yet is not stalled: the OS is slow to
-             * start it, as under a sanitizer; taking its turn would cost
-             * the run its replay, and the hang timeout still covers it) */
+             * holder that has not taken its turn yet is not stalled: not
+             * started, or given the turn and not run since, the OS is slow
+             * with it, as under a sanitizer or a loaded machine; taking its
+             * turn would cost the run its replay, and leave the thread out
+             * of every pick while it still waits for its turn; the hang
+             * timeout still covers it) */
             int c = S.cur;
             S.th[c].state = T_STALLED;
             int next = pick_locked();
@@ -250,6 +310,7 @@ int sched_start(const sched_config *config)
     S.cur = -1;
     S.steps = 0;
     S.low = 0;
+    S.high = 1 << 20;              /* above every priority a reservation gives */
     S.npending = 0;
     memset(&S.stats, 0, sizeof S.stats);
     atomic_store(&S.hung, 0);
@@ -321,7 +382,9 @@ void sched_thread_begin(int ticket)
     if (ticket < 0)
         return;
     self = ticket;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
     pthread_mutex_lock(&S.lock);
+    S.th[ticket].tid = tid;
     S.progress++;
     if (S.cur < 0)
         S.cur = pick_locked();
@@ -352,6 +415,8 @@ void sched_thread_end(void)
 void sched_point(const char *what, int flags)
 {
     int yield = (flags & SCHED_YIELD) != 0;
+    int steer = flags & (SCHED_RAISE | SCHED_LOWER);
+    flags &= SCHED_YIELD | SCHED_QUIET;
     int t = self;
     pthread_mutex_lock(&S.lock);
     if (!S.active || t < 0) {
@@ -369,7 +434,12 @@ void sched_point(const char *what, int flags)
     if (flags == 0)
         S.progress++;              /* a thread that only yields makes none */
     uint64_t step = ++S.steps;
+    S.th[t].points++;
     snprintf(S.th[t].doing, sizeof S.th[t].doing, "at %s", what);
+    if (steer & SCHED_RAISE)
+        S.th[t].prio = ++S.high;
+    if ((steer & SCHED_LOWER) || S.th[t].humble)
+        lower_locked(t);
     if (S.cur != t) {
         /* the monitor gave our turn away while we ran unseen code */
         if (S.th[t].state == T_STALLED)
@@ -569,6 +639,25 @@ int sched_hung(void)
 int sched_self(void)
 {
     return self;
+}
+
+void sched_set_humble(int on)
+{
+    int t = self;
+    if (t < 0)
+        return;
+    pthread_mutex_lock(&S.lock);
+    if (S.active)
+        S.th[t].humble = on;
+    pthread_mutex_unlock(&S.lock);
+}
+
+uint64_t sched_thread_points(int t)
+{
+    pthread_mutex_lock(&S.lock);
+    uint64_t n = S.active && t >= 0 && t < S.n ? S.th[t].points : 0;
+    pthread_mutex_unlock(&S.lock);
+    return n;
 }
 
 void sched_describe(char *buf, size_t size)

@@ -129,6 +129,12 @@ void sched_thread_end(void);
  * may call it; a foreign thread's step is recorded and it goes on. */
 #define SCHED_YIELD 1
 #define SCHED_QUIET 2
+/* Either may be or-ed in, to steer one schedule on purpose (the timing of
+ * a pending detach, docs/nmrcheck.md): SCHED_RAISE, the calling thread's
+ * priority goes above every other's (it keeps the turn until it blocks,
+ * yields or meets a change point); SCHED_LOWER, below every other's. */
+#define SCHED_RAISE 4
+#define SCHED_LOWER 8
 void sched_point(const char *what, int flags);
 
 /* A block the scheduler keeps entirely (a module's own mutex, rwlock,
@@ -163,6 +169,14 @@ int sched_hung(void);
 
 /* The index of the calling thread in the run, or -1 when foreign. */
 int sched_self(void);
+
+/* on: the calling controlled thread is lowered below every other at each
+ * of its switch points from now on (SCHED_LOWER each time), until off. */
+void sched_set_humble(int on);
+
+/* How many sched_point switch points controlled thread t has reached in
+ * this run (0 when there is no run or no such thread). */
+uint64_t sched_thread_points(int t);
 
 /* What each controlled thread is doing, one line each ("T2 worker0:
  * blocked in wait-start 0x..."), for a hang report. */
