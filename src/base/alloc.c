@@ -27,19 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct counters {
-    _Atomic long attempts, blocks, bytes; /* written by one thread only */
-    struct counters *next;                /* all blocks; registry_lock */
-    struct counters *next_spare;          /* blocks of exited threads */
-} counters;
+typedef struct nmr_alloc_counters counters;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static counters *all_blocks, *spare_blocks; /* registry_lock */
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
-static _Thread_local counters *mine;
+_Thread_local counters *nmr_alloc_mine_;
 
-static _Atomic int fail_armed;       /* 1 while a failure is armed */
+_Atomic int nmr_alloc_fail_armed_;   /* 1 while a failure is armed */
+
 static _Atomic long fail_countdown;  /* allocations left before it */
 
 static void thread_exit(void *p)
@@ -60,9 +57,15 @@ static void make_exit_key(void)
  * they are reachable from all_blocks for the life of the process. */
 static counters *my_counters(void)
 {
-    counters *c = mine;
+    counters *c = nmr_alloc_mine_;
     if (c != NULL)
         return c;
+    return nmr_alloc_counters_slow_();
+}
+
+counters *nmr_alloc_counters_slow_(void)
+{
+    counters *c;
     pthread_once(&exit_key_once, make_exit_key);
     pthread_mutex_lock(&registry_lock);
     c = spare_blocks;
@@ -78,39 +81,38 @@ static counters *my_counters(void)
     pthread_mutex_unlock(&registry_lock);
     if (c != NULL) {
         pthread_setspecific(exit_key, c);
-        mine = c;
+        nmr_alloc_mine_ = c;
     }
     return c;
 }
 
-static inline void bump(_Atomic long *v, long by)
+int nmr_alloc_armed_fails_(void)
 {
-    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + by,
-                          memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed) == 1) {
+        atomic_store_explicit(&nmr_alloc_fail_armed_, 0, memory_order_relaxed);
+        return 1;
+    }
+    return 0;
 }
 
 static int should_fail(counters *c)
 {
-    bump(&c->attempts, 1);
-    if (!atomic_load_explicit(&fail_armed, memory_order_relaxed))
+    nmr_alloc_bump_(&c->attempts, 1);
+    if (!atomic_load_explicit(&nmr_alloc_fail_armed_, memory_order_relaxed))
         return 0;
-    if (atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed) == 1) {
-        atomic_store_explicit(&fail_armed, 0, memory_order_relaxed);
-        return 1;
-    }
-    return 0;
+    return nmr_alloc_armed_fails_();
 }
 
 /* Called through a volatile pointer so the compiler cannot fuse malloc and
  * memset back into calloc, which in glibc bypasses the per-thread cache. */
 static void *(*volatile sys_malloc)(size_t) = malloc;
 
-static counters fallback; /* if a thread's block could not be allocated */
+counters nmr_alloc_fallback_; /* if a thread's block could not be allocated */
 
 static counters *counters_or_fallback(void)
 {
     counters *c = my_counters();
-    return c ? c : &fallback;
+    return c ? c : &nmr_alloc_fallback_;
 }
 
 /* The counted path shared by nmr_alloc and nmr_alloc_aligned: align 0
@@ -128,8 +130,8 @@ static void *alloc_counted(size_t align, size_t size)
     if (p == NULL)
         return NULL;
     memset(p, 0, size);
-    bump(&c->blocks, 1);
-    bump(&c->bytes, (long)size);
+    nmr_alloc_bump_(&c->blocks, 1);
+    nmr_alloc_bump_(&c->bytes, (long)size);
     return p;
 }
 
@@ -148,8 +150,8 @@ void nmr_free(void *p, size_t size)
     if (p == NULL)
         return;
     counters *c = counters_or_fallback();
-    bump(&c->blocks, -1);
-    bump(&c->bytes, -(long)size);
+    nmr_alloc_bump_(&c->blocks, -1);
+    nmr_alloc_bump_(&c->bytes, -(long)size);
     free(p);
 }
 
@@ -168,6 +170,17 @@ void *nmr_alloc_persistent(size_t size)
     return p;
 }
 
+void *nmr_alloc_persistent_aligned(size_t align, size_t size)
+{
+    if (should_fail(counters_or_fallback()))
+        return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, align, size) != 0)
+        return NULL;
+    memset(p, 0, size);
+    return p;
+}
+
 void nmr_free_persistent(void *p)
 {
     free(p);
@@ -175,16 +188,16 @@ void nmr_free_persistent(void *p)
 
 void nmr_alloc_fail_at(long n)
 {
-    atomic_store_explicit(&fail_armed, 0, memory_order_relaxed);
+    atomic_store_explicit(&nmr_alloc_fail_armed_, 0, memory_order_relaxed);
     if (n > 0) {
         atomic_store_explicit(&fail_countdown, n, memory_order_relaxed);
-        atomic_store_explicit(&fail_armed, 1, memory_order_relaxed);
+        atomic_store_explicit(&nmr_alloc_fail_armed_, 1, memory_order_relaxed);
     }
 }
 
 long nmr_alloc_fail_remaining(void)
 {
-    if (!atomic_load_explicit(&fail_armed, memory_order_relaxed))
+    if (!atomic_load_explicit(&nmr_alloc_fail_armed_, memory_order_relaxed))
         return 0;
     return atomic_load_explicit(&fail_countdown, memory_order_relaxed);
 }
@@ -198,7 +211,7 @@ static long sum(size_t offset)
         total += atomic_load_explicit((_Atomic long *)((char *)c + offset),
                                       memory_order_relaxed);
     pthread_mutex_unlock(&registry_lock);
-    total += atomic_load_explicit((_Atomic long *)((char *)&fallback + offset),
+    total += atomic_load_explicit((_Atomic long *)((char *)&nmr_alloc_fallback_ + offset),
                                   memory_order_relaxed);
     return total;
 }

@@ -9,6 +9,7 @@
 #ifndef NMR_SRC_ALLOC_H
 #define NMR_SRC_ALLOC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 void *nmr_alloc(size_t size);          /* zeroed; NULL on (injected) failure */
@@ -17,10 +18,68 @@ void nmr_free(void *p, size_t size);     /* size: as allocated */
 void *nmr_alloc_aligned(size_t align, size_t size);
 void nmr_free_aligned(void *p, size_t size);
 
+/* ---- the counters, for the inline paths below (alloc.c) ----------------
+ * Each thread adds to its own block with plain relaxed stores (one
+ * writer); readers sum the blocks. */
+struct nmr_alloc_counters {
+    _Atomic long attempts, blocks, bytes;    /* written by one thread only */
+    struct nmr_alloc_counters *next;         /* all blocks; alloc.c's lock */
+    struct nmr_alloc_counters *next_spare;   /* blocks of exited threads */
+};
+extern _Thread_local struct nmr_alloc_counters *nmr_alloc_mine_;
+extern struct nmr_alloc_counters nmr_alloc_fallback_;
+extern _Atomic int nmr_alloc_fail_armed_;
+/* This thread's block on its first use (NULL if none could be made). */
+struct nmr_alloc_counters *nmr_alloc_counters_slow_(void);
+/* An armed failure counts this attempt: 1 if it is the one to fail. */
+int nmr_alloc_armed_fails_(void);
+
+static inline void nmr_alloc_bump_(_Atomic long *v, long by)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + by,
+                          memory_order_relaxed);
+}
+
+static inline struct nmr_alloc_counters *nmr_alloc_counters_(void)
+{
+    struct nmr_alloc_counters *c = nmr_alloc_mine_;
+    if (__builtin_expect(c == NULL, 0)) {
+        c = nmr_alloc_counters_slow_();
+        if (c == NULL)
+            c = &nmr_alloc_fallback_;
+    }
+    return c;
+}
+
+/* An object that lives in memory libnmr holds already (a handle-table
+ * slot, core/handle.h): counted as an allocation attempt (an armed
+ * failure may fail it: -1) and, until nmr_free_slot_object, as one live
+ * block of no bytes (its bytes are the slot's).  Inline: they run for
+ * every registration and binding. */
+static inline int nmr_alloc_slot_object(void)
+{
+    struct nmr_alloc_counters *c = nmr_alloc_counters_();
+    nmr_alloc_bump_(&c->attempts, 1);
+    if (__builtin_expect(atomic_load_explicit(&nmr_alloc_fail_armed_,
+                                              memory_order_relaxed) != 0, 0) &&
+        nmr_alloc_armed_fails_())
+        return -1;
+    nmr_alloc_bump_(&c->blocks, 1);
+    return 0;
+}
+
+static inline void nmr_free_slot_object(void)
+{
+    nmr_alloc_bump_(&nmr_alloc_counters_()->blocks, -1);
+}
+
 /* Infrastructure that lives as long as the process or its table (handle
  * table chunks, NPI hash buckets): counted and fault-injectable, but not
  * part of the live counts below. */
 void *nmr_alloc_persistent(size_t size);
+/* The same, aligned to `align` (a power of two, at least sizeof(void *));
+ * freed with nmr_free_persistent. */
+void *nmr_alloc_persistent_aligned(size_t align, size_t size);
 void nmr_free_persistent(void *p);
 
 /* ---- test hooks -------------------------------------------------------- */

@@ -39,31 +39,32 @@
 #include <assert.h>
 
 
+/* The last reference is gone; handle.c recycles the binding's bytes with
+ * its slot. */
 static void binding_destroy(struct nmr_object *obj)
 {
     nmr_binding *b = nmr_container_of(obj, nmr_binding, obj);
     nmr_handle_put(&b->reg[NMR_CLIENT]->obj);
     nmr_handle_put(&b->reg[NMR_PROVIDER]->obj);
-    nmr_free(b, sizeof(*b));
 }
 
 nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
 {
     nmr_npi_assert_held(client->npi);
     assert(provider->npi == client->npi); /* one NPI, one lock */
-    nmr_binding *b = nmr_alloc(sizeof(*b));
+    /* The binding lives in its handle slot: one allocation, which the
+     * table's growth may need (R2, R32: before any callback). */
+    nmr_binding *b = nmr_handle_reserve();
     if (b == NULL)
         return NULL;
-    HANDLE h;
-    if (nmr_handle_create(&b->obj, NMR_HANDLE_BINDING, binding_destroy, &h) != 0) {
-        nmr_free(b, sizeof(*b));
-        return NULL;
-    }
+    /* Every field: the slot's bytes are not cleared; the fields not named
+     * are zero (contexts, dispatch tables, stamps, both halves IDLE, the
+     * offering thread's flags; obj is publish's). */
+    *b = (nmr_binding){.reg = {[NMR_CLIENT] = client, [NMR_PROVIDER] = provider}};
+    (void)nmr_handle_publish(&b->obj, NMR_HANDLE_BINDING, binding_destroy);
     nmr_handle_get(&client->obj);
     nmr_handle_get(&provider->obj);
     nmr_handle_get(&b->obj); /* the creator's to-do list */
-    b->reg[NMR_CLIENT] = client;
-    b->reg[NMR_PROVIDER] = provider;
     for (int side = 0; side < 2; side++) {
         nmr_list_add_tail(&b->reg[side]->bindings, &b->link[side]);
         b->reg[side]->live_bindings++;
@@ -111,28 +112,59 @@ int nmr_binding_start_detach_locked(nmr_binding *b)
     return 1;
 }
 
-/* Cleanups (R16), then the binding handle dies.  No lock held. */
-static void run_cleanups(nmr_binding *b)
+/* Under the lock, b DETACHING and its detach owned by this thread: move
+ * the first detach half from side `from` on that needs a call from IDLE
+ * to CALLING, stamped for the watchdog.  Returns that side, or -1. */
+static int begin_half_locked(nmr_binding *b, int from)
+{
+    nmr_npi_assert_held(nmr_binding_npi(b));
+    for (int side = from; side < 2; side++) {
+        if (b->half[side] != NMR_H_IDLE)
+            continue; /* R10: the client half needed no call */
+        nmr_half_set(b, side, NMR_H_CALLING);
+        b->since[side] = nmr_stamp_ms();
+        return side;
+    }
+    return -1;
+}
+
+int nmr_binding_begin_detach_locked(nmr_binding *b)
+{
+    nmr_npi_assert_held(nmr_binding_npi(b));
+    assert(b->state == NMR_B_DETACHING);
+    return begin_half_locked(b, 0);
+}
+
+/* Cleanups (R16), then the binding handle dies.  No lock held.  The
+ * critical section that unlinks b also begins next's detach (next: see
+ * nmr_binding_detach); returns what nmr_binding_begin_detach_locked said
+ * of next, or -1 without one. */
+static int run_cleanups(nmr_binding *b, nmr_binding *next)
 {
     if (NMR_TRACING())
         nmr_trace_binding(NMR_EVENT_CLEANUP, b, -1, 0);
+    /* One frame serves both cleanups: between the two calls this thread
+     * runs no other code, so what the frame says is true throughout. */
+    nmr_frame f;
+    nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_CLEANUP);
     for (int side = 0; side < 2; side++) {
         nmr_cleanup_fn *fn = b->reg[side]->cleanup;
         if (fn == NULL)
             continue;
-        nmr_frame f;
-        nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_CLEANUP);
         nmr_callstack_verify(&f, side, (const void *)(uintptr_t)fn);
         fn(b->ctx[side]);
-        nmr_callstack_pop(&f);
+        nmr_callstack_end_call(&f);
     }
+    nmr_callstack_pop(&f);
     /* The handle dies before the binding leaves its registrations, so a
      * wait that returns finds it dead (R16, R27).  The caller holds its own
      * reference, so retiring cannot free the binding here. */
     nmr_handle_retire(&b->obj);
     nmr_npi_lock(nmr_binding_npi(b));
     unlink_locked(b);
+    int next_side = next != NULL ? nmr_binding_begin_detach_locked(next) : -1;
     nmr_npi_unlock(nmr_binding_npi(b));
+    return next_side;
 }
 
 /* Under the lock: if both halves are complete and no detach callback is
@@ -199,19 +231,23 @@ static void finish_half_locked(nmr_binding *b, int side, const deferred_misuse *
     nmr_half_set(b, side, NMR_H_COMPLETE);
 }
 
-void nmr_binding_detach(nmr_binding *b)
+int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next)
 {
     nmr_npi *npi = nmr_binding_npi(b);
+    assert(next == NULL || nmr_binding_npi(next) == npi);
 
-    nmr_npi_lock(npi);
-    assert(b->state == NMR_B_DETACHING);
-    for (int side = 0; side < 2; side++) {
-        if (b->half[side] != NMR_H_IDLE)
-            continue; /* R10: the client half needed no call */
-        nmr_half_set(b, side, NMR_H_CALLING);
-        b->since[side] = nmr_stamp_ms();
-        nmr_npi_unlock(npi);
-
+    /* started >= 0: the caller began that half in a critical section of
+     * its own (nmr_binding_begin_detach_locked), which saves the lock
+     * round trip that begins it here. */
+    int side = started;
+    if (side < 0) {
+        nmr_npi_lock(npi);
+        assert(b->state == NMR_B_DETACHING);
+        side = begin_half_locked(b, 0);
+        if (side >= 0)
+            nmr_npi_unlock(npi);
+    }
+    while (side >= 0) { /* lock not held; half `side` is CALLING */
         if (NMR_TRACING())
             nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0);
         nmr_frame f;
@@ -243,12 +279,21 @@ void nmr_binding_detach(nmr_binding *b)
             misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_BAD_DETACH_STATUS, side, s};
         if (complete)
             finish_half_locked(b, side, misuse, nmisuse);
+        /* the next half begins in the section that ends this one */
+        side = begin_half_locked(b, side + 1);
+        if (side >= 0)
+            nmr_npi_unlock(npi);
     }
+    /* lock held */
     int ready = ready_for_cleanup_locked(b);
+    int next_side = -1;
+    if (!ready && next != NULL)
+        next_side = nmr_binding_begin_detach_locked(next);
     nmr_npi_unlock(npi);
 
     if (ready)
-        run_cleanups(b);
+        next_side = run_cleanups(b, next);
+    return next_side;
 }
 
 int nmr_binding_claim_offer_locked(nmr_binding *b)
@@ -332,7 +377,7 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
         nmr_npi_unlock(npi);
 
         if (detach)
-            nmr_binding_detach(b);
+            (void)nmr_binding_detach(b, -1, NULL);
         if (gone) {
             if (s == STATUS_SUCCESS)
                 nmr_report_misuse(NMR_MISUSE_ATTACH_WITHOUT_PROVIDER,
@@ -359,10 +404,28 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
                                  const VOID **ProviderDispatch)
 {
     NMR_VERIFY_IRQL("NmrClientAttachProvider", NMR_PASSIVE_LEVEL);
-    struct nmr_object *o = nmr_handle_ref(NmrBindingHandle, NMR_HANDLE_BINDING);
-    if (o == NULL)
-        return STATUS_INVALID_PARAMETER;
-    nmr_binding *b = nmr_container_of(o, nmr_binding, obj);
+    /* The usual call comes straight from the ClientAttachProvider of this
+     * binding, whose frame is this thread's innermost: if the handle is
+     * that binding's handle, it is live and the offering thread (this one)
+     * holds a reference on it for the whole offer, so no lookup and no
+     * reference of our own are needed (the handle's generation tells an
+     * earlier life of the slot apart, R28).  Anything else takes the
+     * validated lookup. */
+    const nmr_frame *top = nmr_callstack_top;
+    nmr_binding *b;
+    struct nmr_object *o = NULL;
+    int inside;
+    if (top != NULL && top->what == NMR_CB_CLIENT_ATTACH &&
+        nmr_handle_is(&((const nmr_binding *)top->binding)->obj, NmrBindingHandle)) {
+        b = (nmr_binding *)(uintptr_t)top->binding;
+        inside = 1;
+    } else {
+        o = nmr_handle_ref(NmrBindingHandle, NMR_HANDLE_BINDING);
+        if (o == NULL)
+            return STATUS_INVALID_PARAMETER;
+        b = nmr_container_of(o, nmr_binding, obj);
+        inside = -1; /* not known yet: asked below, after the parameters */
+    }
     NTSTATUS s;
     if (ProviderBindingContext == NULL || ProviderDispatch == NULL) {
         s = STATUS_INVALID_PARAMETER;
@@ -371,8 +434,9 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
     /* R8: only on the thread inside this binding's ClientAttachProvider;
      * the offering thread alone writes the fields below until the offer
      * ends, so they need no lock. */
-    if (!nmr_callstack_inside(b, NMR_CB_CLIENT_ATTACH) || b->provider_attached ||
-        b->in_provider_attach) {
+    if (inside < 0)
+        inside = nmr_callstack_inside(b, NMR_CB_CLIENT_ATTACH);
+    if (!inside || b->provider_attached || b->in_provider_attach) {
         s = STATUS_INVALID_DEVICE_STATE;
         goto out;
     }
@@ -404,7 +468,8 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
             nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_PROVIDER, s);
     }
 out:
-    nmr_handle_put(o);
+    if (o != NULL)
+        nmr_handle_put(o);
     return s;
 }
 
@@ -445,7 +510,7 @@ static void detach_complete(HANDLE h, nmr_side side)
                           "STATUS_SUCCESS, or was completed already) (R29)",
                           nmr_side_complete_fn(side), nmr_side_name(side), h);
     if (ready)
-        run_cleanups(b);
+        (void)run_cleanups(b, NULL);
     nmr_handle_put(o);
 }
 

@@ -11,21 +11,7 @@
 #include <assert.h>
 #include <stddef.h>
 
-static _Thread_local nmr_frame *top;
-
-void nmr_callstack_push(nmr_frame *f, const void *binding,
-                        const void *client_reg, const void *provider_reg,
-                        nmr_callback what)
-{
-    f->binding = binding;
-    f->reg[0] = client_reg;
-    f->reg[1] = provider_reg;
-    f->what = what;
-    f->v.on = 0;
-    f->up = top;
-    top = f;
-}
-
+_Thread_local nmr_frame *nmr_callstack_top;
 void nmr_callstack_push_queue(nmr_frame *f, struct nmr_binding *const *head)
 {
     nmr_callstack_push(f, NULL, NULL, NULL, NMR_CB_QUEUE);
@@ -45,17 +31,14 @@ static const char *callback_name(const nmr_frame *f)
     return names[f->what][f->side == NMR_PROVIDER];
 }
 
-void nmr_callstack_pop(nmr_frame *f)
+void nmr_callstack_leave_(const nmr_frame *f)
 {
-    assert(top == f);
-    top = f->up;
-    if (f->v.on)
-        nmr__verify_leave(&f->v, callback_name(f), f->fn);
+    nmr__verify_leave(&f->v, callback_name(f), f->fn);
 }
 
 int nmr_callstack_inside(const void *binding, nmr_callback what)
 {
-    for (const nmr_frame *f = top; f != NULL; f = f->up)
+    for (const nmr_frame *f = nmr_callstack_top; f != NULL; f = f->up)
         if (f->binding == binding && f->what == what)
             return 1;
     return 0;
@@ -63,7 +46,7 @@ int nmr_callstack_inside(const void *binding, nmr_callback what)
 
 int nmr_callstack_inside_registration(const void *reg)
 {
-    for (const nmr_frame *f = top; f != NULL; f = f->up) {
+    for (const nmr_frame *f = nmr_callstack_top; f != NULL; f = f->up) {
         if (f->what == NMR_CB_QUEUE) {
             for (const nmr_binding *b = *f->queue; b != NULL; b = b->work_next)
                 if (b->reg[NMR_CLIENT] == reg || b->reg[NMR_PROVIDER] == reg)

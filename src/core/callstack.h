@@ -28,6 +28,8 @@
 
 #include "base/verify.h"
 
+#include <assert.h>
+
 typedef enum nmr_callback {
     NMR_CB_CLIENT_ATTACH,
     NMR_CB_PROVIDER_ATTACH,
@@ -50,10 +52,44 @@ typedef struct nmr_frame {
     nmr_vsnap v;      /* v.on is 0 when there is nothing to check */
 } nmr_frame;
 
-void nmr_callstack_push(nmr_frame *f, const void *binding,
-                        const void *client_reg, const void *provider_reg,
-                        nmr_callback what);
-void nmr_callstack_pop(nmr_frame *f);
+/* The innermost frame of this thread (callstack.c); only the owning
+ * thread reads or writes it.  Push and pop are inline: they run around
+ * every callback. */
+extern _Thread_local nmr_frame *nmr_callstack_top;
+
+static inline void nmr_callstack_push(nmr_frame *f, const void *binding,
+                                      const void *client_reg, const void *provider_reg,
+                                      nmr_callback what)
+{
+    f->binding = binding;
+    f->reg[0] = client_reg;
+    f->reg[1] = provider_reg;
+    f->what = what;
+    f->v.on = 0;
+    f->up = nmr_callstack_top;
+    nmr_callstack_top = f;
+}
+
+/* The verifier's check of a frame popped with v.on set (callstack.c). */
+void nmr_callstack_leave_(const nmr_frame *f);
+
+/* A callback of frame f returned, and the frame stays for another call of
+ * the same kind (the cleanups): the verifier's check of this one now. */
+static inline void nmr_callstack_end_call(nmr_frame *f)
+{
+    if (__builtin_expect(f->v.on, 0)) {
+        nmr_callstack_leave_(f);
+        f->v.on = 0;
+    }
+}
+
+static inline void nmr_callstack_pop(nmr_frame *f)
+{
+    assert(nmr_callstack_top == f);
+    nmr_callstack_top = f->up;
+    if (__builtin_expect(f->v.on, 0))
+        nmr_callstack_leave_(f);
+}
 /* After the push of a callback's frame: remember, for the verifier, the
  * callback fn of side and the thread's IRQL and locks. */
 static inline void nmr_callstack_verify(nmr_frame *f, int side, const void *fn)

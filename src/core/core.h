@@ -24,6 +24,7 @@
 #define NMR_SRC_CORE_H
 
 #include <netioddk.h>
+#include <stddef.h>
 #include <stdint.h>
 #ifndef NDEBUG
 #include <stdio.h>  /* nmr_bad_transition */
@@ -171,6 +172,13 @@ typedef struct nmr_binding {
     uint8_t provider_declined;     /* offering thread only (tracing) */
 } nmr_binding;
 
+/* Both objects live in their handle slots (handle.h), each starting with
+ * its struct nmr_object (the slot is found from that address). */
+_Static_assert(sizeof(nmr_reg) <= NMR_HANDLE_OBJECT_MAX, "a registration fits its slot");
+_Static_assert(sizeof(nmr_binding) <= NMR_HANDLE_OBJECT_MAX, "a binding fits its slot");
+_Static_assert(offsetof(nmr_reg, obj) == 0 && offsetof(nmr_binding, obj) == 0,
+               "the object header opens the slot's object bytes");
+
 /* ---- binding.c ---------------------------------------------------------- */
 /* Under the NPI lock: a new binding in CREATED state, linked to both
  * registrations, with one extra reference for the caller's to-do list.
@@ -186,8 +194,17 @@ int nmr_binding_claim_offer_locked(nmr_binding *b);
  * first one was claimed already, in the registration's scan. */
 void nmr_binding_offer_all(nmr_binding *todo, int first_claimed);
 /* No lock held; b was moved to DETACHING by the caller, who holds a
- * reference: run the detach halves and, if both complete, the cleanups. */
-void nmr_binding_detach(nmr_binding *b);
+ * reference: run the detach halves and, if both complete, the cleanups.
+ * started: what nmr_binding_begin_detach_locked returned, if the caller
+ * called it for b, else -1.  next: the binding (of the same NPI, DETACHING
+ * and owned by this thread) whose detach this thread runs next, or NULL:
+ * b's last critical section begins it, and the return value is what
+ * nmr_binding_begin_detach_locked said of it (-1 without next). */
+int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next);
+/* Under the NPI lock, b DETACHING and owned by the caller: begin its
+ * detach (the first half that needs a call goes to CALLING, stamped), in
+ * the caller's critical section.  Returns that half's side, or -1. */
+int nmr_binding_begin_detach_locked(nmr_binding *b);
 /* Under the NPI lock: move an ATTACHED binding to DETACHING.  Returns 1 if
  * the caller now owns the detach sequence. */
 int nmr_binding_start_detach_locked(nmr_binding *b);
@@ -229,7 +246,8 @@ static inline void nmr_reg_init_state(nmr_reg *r)
 }
 
 /* The first state of a new binding (create_locked).  Its halves are IDLE
- * already: nmr_alloc returns zeroed memory, and IDLE is 0. */
+ * already: create_locked zeroes every field it does not name, and IDLE
+ * is 0. */
 static inline void nmr_binding_init_state(nmr_binding *b)
 {
     _Static_assert(NMR_H_IDLE == 0, "a zeroed binding has both halves IDLE");

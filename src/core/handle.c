@@ -7,17 +7,25 @@
  * moved, so a lookup may read any slot of any published chunk at any time
  * without a lock (R26: no freed memory is ever touched by a lookup).
  *
- * Slot word (64 bits, one atomic):
- *
- *     63            32 31  30 29  28            0
- *     [  generation  ][kind][live][  references  ]
+ * Slot word (64 bits, one atomic; handle.h draws it).  A slot holds its
+ * object's bytes too, so the operations on a held object (get, put,
+ * retire, value) find the word from the object's address; only a lookup
+ * by handle value walks the table.  A registration or a binding costs no
+ * allocation of its own: reserving its slot is its allocation (counted
+ * and fault-injectable like one, base/alloc.h), recycling the slot its
+ * free.
  *
  * A handle is (generation << 32) | (index << 2) | kind, so a handle is
  * never NULL (kind != 0) and a handle from an earlier life of the slot has
  * another generation (R28).  A lookup succeeds only by a CAS that sees the
  * right generation and kind with the live bit set and adds one reference;
- * the object pointer was published before the live bit (release in create,
- * acquire in the lookup's CAS).
+ * the object's fields were written before the live bit (release in
+ * publish, acquire in the lookup's CAS).  A reserved slot's word has the
+ * generation its handle will have, but no live bit: lookups refuse it.
+ *
+ * ASan builds poison a free slot's object bytes, and hold recycled slots
+ * in a quarantine (first in, first out) before they are reused, so a use
+ * after the last reference is reported as it is for heap memory.
  *
  * Free slots form a lock-free stack whose head carries a tag that changes
  * on every push, so a pop cannot be fooled by a slot popped and pushed
@@ -41,19 +49,31 @@ _Static_assert(sizeof(void *) == 8, "handles pack 64 bits: 64-bit platforms only
 #define MAX_CHUNKS 24u           /* 64 * (2^24 - 1) slots: about 10^9 */
 #define MAX_INDEX 0x3FFFFFFFu    /* what fits in the handle's 30 index bits */
 
-#define REFS_MASK ((uint64_t)0x1FFFFFFF)
-#define LIVE_BIT ((uint64_t)1 << 29)
-#define KIND_SHIFT 30
-#define KIND_MASK ((uint64_t)3 << KIND_SHIFT)
-#define GEN_SHIFT 32
+#define REFS_MASK NMR_HANDLE_REFS_MASK
+#define LIVE_BIT NMR_HANDLE_LIVE_BIT
+#define KIND_SHIFT NMR_HANDLE_KIND_SHIFT
+#define KIND_MASK NMR_HANDLE_KIND_MASK
+#define GEN_SHIFT NMR_HANDLE_GEN_SHIFT
 
-/* One cache line each: the word is written on every lookup of the
- * object, and two threads' objects must not share a line. */
-typedef struct slot {
-    _Atomic uint64_t word;
-    struct nmr_object *_Atomic obj;
-    _Atomic uint32_t next_free; /* index + 1 of the next free slot, 0 = end */
-} __attribute__((aligned(64))) slot;
+typedef nmr_slot slot;
+_Static_assert(sizeof(slot) == 128, "two cache lines per slot, the object's included");
+_Static_assert(offsetof(slot, object) == 16, "the object follows the word");
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NMR_HANDLE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NMR_HANDLE_ASAN 1
+#endif
+#endif
+#ifdef NMR_HANDLE_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(s) ASAN_POISON_MEMORY_REGION((s)->object, NMR_HANDLE_OBJECT_MAX)
+#define UNPOISON(s) ASAN_UNPOISON_MEMORY_REGION((s)->object, NMR_HANDLE_OBJECT_MAX)
+#else
+#define POISON(s) ((void)(s))
+#define UNPOISON(s) ((void)(s))
+#endif
 
 static slot *_Atomic chunks[MAX_CHUNKS];
 static unsigned chunk_count;            /* protected by grow_lock */
@@ -114,15 +134,20 @@ static int grow(void)
         rc = -1;
         goto out;
     }
-    slot *c = nmr_alloc_persistent(sizeof(slot) * n);
+    /* Aligned to the slot's size: each slot is exactly its two cache
+     * lines (malloc's 16-byte alignment would let an object's last bytes,
+     * written on every detach, share a line with the next slot's word, and
+     * two threads' objects false-share: W5). */
+    slot *c = nmr_alloc_persistent_aligned(sizeof(slot), sizeof(slot) * n);
     if (c == NULL) {
         rc = -1;
         goto out;
     }
     for (uint32_t i = 0; i < n; i++) {
         atomic_init(&c[i].word, (uint64_t)1 << GEN_SHIFT);
-        atomic_init(&c[i].obj, NULL);
         atomic_init(&c[i].next_free, i + 1 < n ? base + i + 2 : 0);
+        c[i].index = base + i;
+        POISON(&c[i]);
     }
     atomic_store_explicit(&chunks[k], c, memory_order_release);
     chunk_count++;
@@ -132,12 +157,19 @@ out:
     return rc;
 }
 
+static slot *quarantine_take(void);
+
 static int pop_global(uint32_t *index)
 {
     for (;;) {
         uint64_t head = atomic_load_explicit(&free_head, memory_order_acquire);
         uint32_t top = (uint32_t)head;
         if (top == 0) {
+            slot *q = quarantine_take(); /* ASan: before the table grows */
+            if (q != NULL) {
+                *index = q->index;
+                return 0;
+            }
             if (grow() != 0)
                 return -1;
             continue;
@@ -166,11 +198,12 @@ static int pop_global(uint32_t *index)
 
 typedef struct slot_cache {
     uint32_t n;
-    uint32_t index[CACHE_MAX];
+    uint32_t room; /* CACHE_MAX once the thread-exit hook is registered,
+                      0 before: one compare serves both checks of a push */
+    slot *s[CACHE_MAX]; /* the slots themselves: no table walk to reuse one */
 } slot_cache;
 
 static _Thread_local slot_cache cache;
-static _Thread_local int cache_registered;
 static pthread_key_t cache_key;
 static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
 
@@ -180,9 +213,9 @@ static void flush_cache(slot_cache *c, uint32_t from, uint32_t n)
     if (n == 0)
         return;
     for (uint32_t i = from; i + 1 < from + n; i++)
-        atomic_store_explicit(&slot_at(c->index[i])->next_free,
-                              c->index[i + 1] + 1, memory_order_relaxed);
-    push_free_chain(c->index[from], c->index[from + n - 1]);
+        atomic_store_explicit(&c->s[i]->next_free, c->s[i + 1]->index + 1,
+                              memory_order_relaxed);
+    push_free_chain(c->s[from]->index, c->s[from + n - 1]->index);
 }
 
 static void cache_thread_exit(void *p)
@@ -190,7 +223,7 @@ static void cache_thread_exit(void *p)
     (void)p;
     flush_cache(&cache, 0, cache.n);
     cache.n = 0;
-    cache_registered = 0; /* a later free on this thread registers again */
+    cache.room = 0; /* a later free on this thread registers again */
 }
 
 static void make_cache_key(void)
@@ -198,60 +231,124 @@ static void make_cache_key(void)
     nmr_thread_key_create(&cache_key, cache_thread_exit);
 }
 
-static int pop_free(uint32_t *index)
+static slot *pop_free(void)
 {
-    if (cache.n > 0) {
-        *index = cache.index[--cache.n];
-        return 0;
-    }
-    return pop_global(index);
+    if (cache.n > 0)
+        return cache.s[--cache.n];
+    uint32_t index;
+    if (pop_global(&index) != 0)
+        return NULL;
+    return slot_at(index);
 }
 
-static void push_free(uint32_t index)
+/* The cache is full, or the thread's first push: make room. */
+static void make_room(void)
 {
-    if (!cache_registered) {
+    if (cache.room == 0) {
         /* Register once so the cache is returned when the thread exits. */
         pthread_once(&cache_key_once, make_cache_key);
         pthread_setspecific(cache_key, &cache);
-        cache_registered = 1;
+        cache.room = CACHE_MAX;
     }
     if (cache.n == CACHE_MAX) {
         flush_cache(&cache, 0, CACHE_BATCH);
         for (uint32_t i = CACHE_BATCH; i < CACHE_MAX; i++)
-            cache.index[i - CACHE_BATCH] = cache.index[i];
+            cache.s[i - CACHE_BATCH] = cache.s[i];
         cache.n -= CACHE_BATCH;
     }
-    cache.index[cache.n++] = index;
 }
 
-int nmr_handle_create(struct nmr_object *obj, nmr_handle_kind kind,
-                      nmr_object_destroy_fn *destroy, HANDLE *out)
+static void push_free(slot *s)
 {
-    uint32_t index;
-    if (pop_free(&index) != 0)
-        return -1;
-    slot *s = slot_at(index);
+    if (__builtin_expect(cache.n >= cache.room, 0))
+        make_room();
+    cache.s[cache.n++] = s;
+}
+
+#ifdef NMR_HANDLE_ASAN
+/* Recycled slots wait here, oldest first, before they are reused: a use
+ * of an object after its last reference then finds poisoned bytes, not
+ * the next object.  The free path takes the oldest when the stack is
+ * empty, so the quarantine never makes the table grow. */
+#define QUARANTINE 256
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+static slot *quarantine[QUARANTINE]; /* quarantine_lock */
+static unsigned q_first, q_count;     /* quarantine_lock */
+
+static slot *quarantine_take(void)
+{
+    slot *s = NULL;
+    pthread_mutex_lock(&quarantine_lock);
+    if (q_count > 0) {
+        s = quarantine[q_first];
+        q_first = (q_first + 1) % QUARANTINE;
+        q_count--;
+    }
+    pthread_mutex_unlock(&quarantine_lock);
+    return s;
+}
+
+/* s is recycled: it goes to the quarantine, and the oldest, if the
+ * quarantine is full, to the free stack. */
+static void recycle(slot *s)
+{
+    slot *out = NULL;
+    pthread_mutex_lock(&quarantine_lock);
+    if (q_count == QUARANTINE) {
+        out = quarantine[q_first];
+        q_first = (q_first + 1) % QUARANTINE;
+        q_count--;
+    }
+    quarantine[(q_first + q_count) % QUARANTINE] = s;
+    q_count++;
+    pthread_mutex_unlock(&quarantine_lock);
+    if (out != NULL)
+        push_free(out);
+}
+#else
+static slot *quarantine_take(void)
+{
+    return NULL;
+}
+#define recycle(s) push_free(s)
+#endif
+
+void *nmr_handle_reserve(void)
+{
+    if (nmr_alloc_slot_object() != 0)
+        return NULL;
+    slot *s = pop_free();
+    if (s == NULL) {
+        nmr_free_slot_object();
+        return NULL;
+    }
+    UNPOISON(s);
+    return s->object;
+}
+
+void nmr_handle_unreserve(struct nmr_object *obj)
+{
+    slot *s = nmr_handle_slot_(obj);
+    assert((atomic_load_explicit(&s->word, memory_order_relaxed) & (LIVE_BIT | REFS_MASK)) == 0);
+    nmr_free_slot_object();
+    POISON(s);
+    /* No handle was made from its generation: the slot is reused as it is. */
+    recycle(s);
+}
+
+HANDLE nmr_handle_publish(struct nmr_object *obj, nmr_handle_kind kind,
+                          nmr_object_destroy_fn *destroy)
+{
+    slot *s = nmr_handle_slot_(obj);
     obj->destroy = destroy;
-    obj->slot = index;
-    atomic_store_explicit(&s->obj, obj, memory_order_relaxed);
     uint64_t gen = atomic_load_explicit(&s->word, memory_order_relaxed) >> GEN_SHIFT;
-    /* Release: a lookup that sees LIVE_BIT also sees obj and its fields. */
+    /* Release: a lookup that sees LIVE_BIT also sees the object's fields. */
     atomic_store_explicit(&s->word,
                           (gen << GEN_SHIFT) | ((uint64_t)kind << KIND_SHIFT) |
                               LIVE_BIT | 1,
                           memory_order_release);
-    *out = (HANDLE)(uintptr_t)((gen << GEN_SHIFT) | ((uint64_t)index << 2) |
+    return (HANDLE)(uintptr_t)((gen << GEN_SHIFT) | ((uint64_t)s->index << 2) |
                                (uint64_t)kind);
-    return 0;
-}
-
-HANDLE nmr_handle_value(const struct nmr_object *obj)
-{
-    slot *s = slot_at(obj->slot);
-    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
-    return (HANDLE)(uintptr_t)((w >> GEN_SHIFT << GEN_SHIFT) |
-                               ((uint64_t)obj->slot << 2) |
-                               ((w & KIND_MASK) >> KIND_SHIFT));
 }
 
 struct nmr_object *nmr_handle_ref(HANDLE h, nmr_handle_kind kind)
@@ -273,53 +370,37 @@ struct nmr_object *nmr_handle_ref(HANDLE h, nmr_handle_kind kind)
         if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1,
                                                   memory_order_acquire,
                                                   memory_order_relaxed))
-            return atomic_load_explicit(&s->obj, memory_order_relaxed);
+            return (struct nmr_object *)(void *)s->object;
     }
 }
 
-void nmr_handle_get(struct nmr_object *obj)
+/* Last reference gone: destroy the object, then recycle the slot (and
+ * the object's bytes with it). */
+void nmr_handle_release_(struct nmr_object *obj, uint64_t word)
 {
-    slot *s = slot_at(obj->slot);
-    uint64_t old = atomic_fetch_add_explicit(&s->word, 1, memory_order_relaxed);
-    assert((old & REFS_MASK) != 0);
-    (void)old;
-}
-
-/* Last reference gone: destroy the object, then recycle the slot. */
-static void release_slot(struct nmr_object *obj, uint64_t word)
-{
-    uint32_t index = obj->slot;
-    slot *s = slot_at(index);
+    slot *s = nmr_handle_slot_(obj);
     obj->destroy(obj);
+    nmr_free_slot_object();
+    POISON(s);
     uint64_t gen = (word >> GEN_SHIFT) + 1;
-    atomic_store_explicit(&s->obj, NULL, memory_order_relaxed);
+    /* Release: the object's last writes happen before the slot's reuse
+     * by a thread that pops it from the free stack (acquire). */
     atomic_store_explicit(&s->word, (gen & 0xFFFFFFFF) << GEN_SHIFT,
                           memory_order_release);
     if (gen > 0xFFFFFFFF)
         return; /* generation would wrap: keep the slot out of use (R28) */
-    push_free(index);
-}
-
-void nmr_handle_put(struct nmr_object *obj)
-{
-    slot *s = slot_at(obj->slot);
-    /* acq_rel: every write to the object happens before its destruction. */
-    uint64_t old = atomic_fetch_sub_explicit(&s->word, 1, memory_order_acq_rel);
-    assert((old & REFS_MASK) != 0);
-    if ((old & (REFS_MASK | LIVE_BIT)) == 1)
-        release_slot(obj, old - 1);
+    recycle(s);
 }
 
 /* Clear the live bit and drop refs references in one step. */
 static void retire_drop(struct nmr_object *obj, uint64_t refs)
 {
-    slot *s = slot_at(obj->slot);
-    uint64_t old = atomic_fetch_sub_explicit(&s->word, LIVE_BIT + refs,
+    uint64_t old = atomic_fetch_sub_explicit(&nmr_handle_slot_(obj)->word, LIVE_BIT + refs,
                                              memory_order_acq_rel);
     assert(old & LIVE_BIT);
     assert((old & REFS_MASK) >= refs);
     if ((old & REFS_MASK) == refs)
-        release_slot(obj, old - LIVE_BIT - refs);
+        nmr_handle_release_(obj, old - LIVE_BIT - refs);
 }
 
 void nmr_handle_retire(struct nmr_object *obj)

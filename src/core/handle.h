@@ -3,17 +3,20 @@
  * handle.h - validated handles (R26, R27, R28).
  *
  * Every object a caller can name (client registration, provider
- * registration, binding) starts with a struct nmr_object and owns one slot
- * of the handle table.  A HANDLE value encodes the slot index, the slot's
- * generation and the object's kind; looking a handle up checks all three
- * against the slot, so never-issued, dead and wrong-kind handles are
- * rejected without touching the object's memory.
+ * registration, binding) starts with a struct nmr_object and lives in one
+ * slot of the handle table: the slot holds the object itself, so naming
+ * an object costs no allocation of its own.  A HANDLE value encodes the
+ * slot index, the slot's generation and the object's kind; looking a
+ * handle up checks all three against the slot's word, so never-issued,
+ * dead and wrong-kind handles are rejected without touching the object's
+ * bytes (and slots are never freed, so no lookup touches freed memory).
  *
  * Objects are reference counted in the slot word itself: a lookup takes a
- * reference atomically with the validation, so an object cannot be freed
- * under a caller that validated it.  The handle's own "live" reference is
- * dropped by nmr_handle_retire(); whoever drops the last reference runs the
- * object's destroy function and recycles the slot with a new generation.
+ * reference atomically with the validation, so an object cannot be
+ * destroyed under a caller that validated it.  The handle's own "live"
+ * reference is dropped by nmr_handle_retire(); whoever drops the last
+ * reference runs the object's destroy function and recycles the slot (and
+ * the object's bytes with it) with a new generation.
  *
  * Context: all functions are lock-free except slot allocation when the
  * table grows (a short mutex); none calls user code; callable anywhere.
@@ -22,6 +25,8 @@
 #define NMR_SRC_HANDLE_H
 
 #include <netioddk.h>
+#include <assert.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,25 +41,103 @@ typedef void nmr_object_destroy_fn(struct nmr_object *obj);
 
 struct nmr_object {
     nmr_object_destroy_fn *destroy; /* runs when the last reference goes */
-    uint32_t slot;                  /* index in the handle table */
 };
 
-/* Give obj a slot and a handle; obj starts with one reference (the live
- * one).  Returns 0, or -1 if memory for the table ran out. */
-int nmr_handle_create(struct nmr_object *obj, nmr_handle_kind kind,
-                      nmr_object_destroy_fn *destroy, HANDLE *out);
+/* The largest object a slot holds (the binding: core.h checks). */
+#define NMR_HANDLE_OBJECT_MAX 112
+
+/*
+ * A slot of the handle table (handle.c explains the table): its word, its
+ * free-stack link and the object's bytes.  Public here only so that the
+ * operations on an object the caller already holds (get, put, value) can
+ * be inline: an object's slot is found from its address.  Slot word (64
+ * bits, one atomic):
+ *
+ *     63            32 31  30 29  28            0
+ *     [  generation  ][kind][live][  references  ]
+ *
+ * Two cache lines, 64-byte aligned: the word shares its line with the
+ * first bytes of its own object only, so two threads' objects never share
+ * a line (the word is written on every lookup of the object).
+ */
+typedef struct nmr_slot {
+    _Atomic uint64_t word;
+    _Atomic uint32_t next_free; /* index + 1 of the next free slot, 0 = end */
+    uint32_t index;             /* its own index: set before the slot's chunk
+                                   is published, never changed */
+    _Alignas(16) unsigned char object[NMR_HANDLE_OBJECT_MAX]; /* the object */
+} __attribute__((aligned(64))) nmr_slot;
+
+/* The slot that holds obj. */
+static inline nmr_slot *nmr_handle_slot_(const struct nmr_object *obj)
+{
+    return (nmr_slot *)(uintptr_t)((const char *)obj - offsetof(nmr_slot, object));
+}
+
+#define NMR_HANDLE_REFS_MASK ((uint64_t)0x1FFFFFFF)
+#define NMR_HANDLE_LIVE_BIT ((uint64_t)1 << 29)
+#define NMR_HANDLE_KIND_SHIFT 30
+#define NMR_HANDLE_KIND_MASK ((uint64_t)3 << NMR_HANDLE_KIND_SHIFT)
+#define NMR_HANDLE_GEN_SHIFT 32
+
+/* The bytes (NMR_HANDLE_OBJECT_MAX, not cleared: the caller initialises
+ * every field) of an object in a free slot, that no handle names yet:
+ * lookups refuse it until nmr_handle_publish.  Counted as an allocation
+ * (base/alloc.h: fault injection may fail it, and it is live until its
+ * slot is recycled).  NULL when it failed or the table could not grow. */
+void *nmr_handle_reserve(void);
+/* Give back a reserved object that was never published. */
+void nmr_handle_unreserve(struct nmr_object *obj);
+/* Give a reserved object its handle; it starts with one reference (the
+ * live one).  Cannot fail. */
+HANDLE nmr_handle_publish(struct nmr_object *obj, nmr_handle_kind kind,
+                          nmr_object_destroy_fn *destroy);
 
 /* Validate h as a live handle of the given kind and take a reference.
  * NULL when h is unknown, dead or of another kind. */
 struct nmr_object *nmr_handle_ref(HANDLE h, nmr_handle_kind kind);
 
 /* The handle value of a live object (for passing to callbacks). */
-HANDLE nmr_handle_value(const struct nmr_object *obj);
+static inline HANDLE nmr_handle_value(const struct nmr_object *obj)
+{
+    const nmr_slot *s = nmr_handle_slot_(obj);
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    return (HANDLE)(uintptr_t)((w >> NMR_HANDLE_GEN_SHIFT << NMR_HANDLE_GEN_SHIFT) |
+                               ((uint64_t)s->index << 2) |
+                               ((w & NMR_HANDLE_KIND_MASK) >> NMR_HANDLE_KIND_SHIFT));
+}
+
+/* Is h the live handle of obj, an object the caller holds a reference on?
+ * (What nmr_handle_ref would say, without taking a reference.) */
+static inline int nmr_handle_is(const struct nmr_object *obj, HANDLE h)
+{
+    uint64_t w = atomic_load_explicit(&nmr_handle_slot_(obj)->word, memory_order_relaxed);
+    return (w & NMR_HANDLE_LIVE_BIT) && nmr_handle_value(obj) == h;
+}
 
 /* One more reference on an object the caller already holds one on. */
-void nmr_handle_get(struct nmr_object *obj);
+static inline void nmr_handle_get(struct nmr_object *obj)
+{
+    uint64_t old = atomic_fetch_add_explicit(&nmr_handle_slot_(obj)->word, 1,
+                                             memory_order_relaxed);
+    assert((old & NMR_HANDLE_REFS_MASK) != 0);
+    (void)old;
+}
+
+/* handle.c: the last reference is gone (word: the slot word after the
+ * drop); destroy the object and recycle its slot. */
+void nmr_handle_release_(struct nmr_object *obj, uint64_t word);
+
 /* Drop a reference; the last one destroys the object. */
-void nmr_handle_put(struct nmr_object *obj);
+static inline void nmr_handle_put(struct nmr_object *obj)
+{
+    /* acq_rel: every write to the object happens before its destruction. */
+    uint64_t old = atomic_fetch_sub_explicit(&nmr_handle_slot_(obj)->word, 1,
+                                             memory_order_acq_rel);
+    assert((old & NMR_HANDLE_REFS_MASK) != 0);
+    if ((old & (NMR_HANDLE_REFS_MASK | NMR_HANDLE_LIVE_BIT)) == 1)
+        nmr_handle_release_(obj, old - 1);
+}
 /* Make the handle dead for every future lookup and drop the live
  * reference.  Called once per object. */
 void nmr_handle_retire(struct nmr_object *obj);
@@ -69,7 +152,8 @@ unsigned long nmr_handles_in_use(void);
 /* Slots the table holds now, in use or free (for tests). */
 unsigned long nmr_handle_capacity(void);
 
-/* Size of one handle-table slot (for memory accounting). */
+/* Size of one handle-table slot, its object included (for memory
+ * accounting). */
 size_t nmr_handle_slot_bytes(void);
 
 #endif

@@ -9,10 +9,15 @@
  * lack of memory the stripe keeps working with longer chains.
  *
  * An NPI entry whose last registration left is kept as its stripe's one
- * spare (lock and condition variable still initialised) and reused by the
- * next new NPI of that stripe, so a module that registers and deregisters
- * alone in a loop does not pay for creating its NPI entry every time.
- * Entries are index infrastructure, like the handle table: allocated with
+ * spare (lock and condition variable still initialised), parked where it
+ * is: still in its hash chain, with no reference.  The next registration
+ * of the same NPI finds it by the ordinary lookup and takes it back (a
+ * module that registers and deregisters alone in a loop neither creates
+ * nor re-links its entry); a new NPI of that stripe unlinks it and reuses
+ * it.  A stripe keeps at most one: when a second entry loses its last
+ * reference, the older spare is freed.  Invariant: an entry in a chain
+ * has references, or is its stripe's spare.  Entries are index
+ * infrastructure, like the handle table: allocated with
  * nmr_alloc_persistent, at most STRIPES spares are ever kept.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
@@ -57,7 +62,8 @@ typedef struct stripe {
     nmr_npi **buckets;
     size_t nbuckets; /* power of two, or 0 before first use */
     size_t count;
-    nmr_npi *spare; /* one unused, initialised entry, or NULL */
+    nmr_npi *spare; /* one unused, initialised entry still in its chain
+                       (no references), or NULL */
 } __attribute__((aligned(64))) stripe;
 
 /* All zero is the initial state (R33: usable from the first call). */
@@ -100,6 +106,59 @@ static void rehash(stripe *s, size_t nbuckets)
     s->nbuckets = nbuckets;
 }
 
+/* Take n out of its chain.  Stripe lock held. */
+static void unlink_locked(stripe *s, nmr_npi *n)
+{
+    nmr_npi **pp = &s->buckets[(n->hash >> 8) & (s->nbuckets - 1)];
+    while (*pp != n)
+        pp = &(*pp)->hash_next;
+    *pp = n->hash_next;
+    n->hash_next = NULL;
+    s->count--;
+}
+
+/* A new entry for (h, registrar, id) in stripe s: the spare, or a new
+ * one.  Stripe lock held.  NULL: no memory.  Out of line: the lookup that
+ * finds its entry (the usual case) stays small. */
+static __attribute__((noinline)) nmr_npi *insert_locked(stripe *s, uint64_t h,
+                                                         uint64_t registrar,
+                                                         const GUID *id)
+{
+    nmr_npi *n;
+    if (s->spare != NULL) {
+        n = s->spare;
+        s->spare = NULL;
+        unlink_locked(s, n);
+    } else {
+        n = nmr_alloc_persistent(sizeof(*n));
+        if (n == NULL)
+            return NULL;
+        pthread_mutex_init(&n->lock, NULL);
+#ifndef NDEBUG
+        n->lock_held = 0; /* npi_index.h: nobody holds it */
+#endif
+        /* Waits with a deadline (the watchdog, timed waits) measure
+         * on the monotonic clock. */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&n->drained, &ca);
+        pthread_condattr_destroy(&ca);
+        nmr_list_init(&n->regs[0]);
+        nmr_list_init(&n->regs[1]);
+    }
+    n->hash = h;
+    n->registrar = registrar;
+    n->id = *id;
+    if (s->count >= s->nbuckets)
+        rehash(s, s->nbuckets * 2);
+    size_t b = (h >> 8) & (s->nbuckets - 1);
+    n->hash_next = s->buckets[b];
+    s->buckets[b] = n;
+    s->count++;
+    return n;
+}
+
 nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
 {
     /* The default registrar's key is 0: its hash is the GUID's alone. */
@@ -108,7 +167,7 @@ nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
     nmr_npi *n = NULL;
 
     stripe_lock_take(&s->lock);
-    if (s->nbuckets == 0) {
+    if (__builtin_expect(s->nbuckets == 0, 0)) {
         rehash(s, INITIAL_BUCKETS);
         if (s->nbuckets == 0)
             goto out;
@@ -116,37 +175,13 @@ nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
     for (n = s->buckets[(h >> 8) & (s->nbuckets - 1)]; n; n = n->hash_next)
         if (n->hash == h && n->registrar == registrar && guid_equal(&n->id, id))
             break;
-    if (n == NULL) {
-        if (s->spare != NULL) {
-            n = s->spare;
-            s->spare = NULL;
-        } else {
-            n = nmr_alloc_persistent(sizeof(*n));
-            if (n == NULL)
-                goto out;
-            pthread_mutex_init(&n->lock, NULL);
-#ifndef NDEBUG
-            n->lock_held = 0; /* npi_index.h: nobody holds it */
-#endif
-            /* Waits with a deadline (the watchdog, timed waits) measure
-             * on the monotonic clock. */
-            pthread_condattr_t ca;
-            pthread_condattr_init(&ca);
-            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-            pthread_cond_init(&n->drained, &ca);
-            pthread_condattr_destroy(&ca);
-            nmr_list_init(&n->regs[0]);
-            nmr_list_init(&n->regs[1]);
-        }
-        n->hash = h;
-        n->registrar = registrar;
-        n->id = *id;
-        if (s->count >= s->nbuckets)
-            rehash(s, s->nbuckets * 2);
-        size_t b = (h >> 8) & (s->nbuckets - 1);
-        n->hash_next = s->buckets[b];
-        s->buckets[b] = n;
-        s->count++;
+    if (n != NULL) {
+        if (n == s->spare)
+            s->spare = NULL; /* parked: in use again, already linked */
+    } else {
+        n = insert_locked(s, h, registrar, id);
+        if (n == NULL)
+            goto out;
     }
     n->refs++;
 out:
@@ -162,21 +197,17 @@ void nmr_npi_put(nmr_npi *npi)
         stripe_lock_drop(&s->lock);
         return;
     }
-    nmr_npi **pp = &s->buckets[(npi->hash >> 8) & (s->nbuckets - 1)];
-    while (*pp != npi)
-        pp = &(*pp)->hash_next;
-    *pp = npi->hash_next;
-    s->count--;
-    if (s->spare == NULL) {
-        npi->hash_next = NULL;
-        s->spare = npi; /* its lists are empty: no registration is left */
-        npi = NULL;
-    }
+    /* Its lists are empty: no registration is left.  It becomes the
+     * stripe's spare, parked in its chain; an older spare goes. */
+    nmr_npi *old = s->spare;
+    s->spare = npi;
+    if (old != NULL)
+        unlink_locked(s, old);
     stripe_lock_drop(&s->lock);
-    if (npi != NULL) {
-        pthread_cond_destroy(&npi->drained);
-        pthread_mutex_destroy(&npi->lock);
-        nmr_free_persistent(npi);
+    if (old != NULL) {
+        pthread_cond_destroy(&old->drained);
+        pthread_mutex_destroy(&old->lock);
+        nmr_free_persistent(old);
     }
 }
 
@@ -203,6 +234,8 @@ int nmr_npi_foreach(void (*fn)(nmr_npi *npi, void *arg), void *arg)
         }
         for (size_t b = 0; rc == 0 && b < s->nbuckets; b++)
             for (nmr_npi *e = s->buckets[b]; e != NULL; e = e->hash_next) {
+                if (e == s->spare)
+                    continue; /* parked: no registration, nothing to visit */
                 e->refs++;
                 all[n++] = e;
             }

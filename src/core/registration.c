@@ -54,11 +54,12 @@ typedef struct reg_desc {
 static const nmr_handle_kind reg_kind[2] = {NMR_HANDLE_CLIENT,
                                             NMR_HANDLE_PROVIDER};
 
+/* The last reference is gone; handle.c recycles the registration's
+ * bytes with its slot. */
 static void reg_destroy(struct nmr_object *obj)
 {
     nmr_reg *r = nmr_container_of(obj, nmr_reg, obj);
     nmr_npi_put(r->npi);
-    nmr_free(r, sizeof(*r));
 }
 
 /* R1: everything checked before anything is created or called. */
@@ -109,17 +110,26 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
     if (!desc_valid(d))
         return STATUS_INVALID_PARAMETER;
 
-    nmr_reg *r = nmr_alloc(sizeof(*r));
+    /* The registration lives in its handle slot, reserved here and named
+     * (published) only once it is listed, below. */
+    nmr_reg *r = nmr_handle_reserve();
     if (r == NULL)
         return STATUS_INSUFFICIENT_RESOURCES;
-    r->npi = nmr_npi_get(registrar, d->instance->NpiId);
-    if (r->npi == NULL) {
-        nmr_free(r, sizeof(*r));
+    nmr_npi *npi = nmr_npi_get(registrar, d->instance->NpiId);
+    if (npi == NULL) {
+        nmr_handle_unreserve(&r->obj);
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    r->side = (uint8_t)d->side;
-    r->instance = d->instance;
-    r->context = context;
+    /* Every field: the slot's bytes are not cleared, and the fields this
+     * does not name are zero (live_bindings; obj is publish's). */
+    *r = (nmr_reg){
+        .npi = npi,
+        .instance = d->instance,
+        .context = context,
+        .detach = d->detach,
+        .cleanup = d->cleanup,
+        .side = (uint8_t)d->side,
+    };
     if (d->side == NMR_CLIENT)
         r->attach.client = (NPI_CLIENT_ATTACH_PROVIDER_FN *)d->attach;
     else
@@ -133,18 +143,11 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
      * peers registering at once exactly one sees the other.  The handle is
      * made inside it too, after the insertion: nobody can name the
      * registration (not even by guessing its handle) before it is listed. */
-    nmr_npi *npi = r->npi;
     nmr_binding *todo = NULL, **tail = &todo;
     HANDLE h;
     nmr_npi_lock(npi);
     nmr_list_add_tail(&npi->regs[d->side], &r->npi_link);
-    if (nmr_handle_create(&r->obj, reg_kind[d->side], reg_destroy, &h) != 0) {
-        nmr_list_del(&r->npi_link);
-        nmr_npi_unlock(npi);
-        nmr_npi_put(r->npi);
-        nmr_free(r, sizeof(*r));
-        return STATUS_INSUFFICIENT_RESOURCES;
-    }
+    h = nmr_handle_publish(&r->obj, reg_kind[d->side], reg_destroy);
     /* R7: the handle is the caller's before anyone can see the registration:
      * a peer registering on another thread may offer to it as soon as the
      * lock is dropped, and its callback may use the handle. */
@@ -205,6 +208,7 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
         return STATUS_INVALID_PARAMETER;
     nmr_reg *r = nmr_container_of(o, nmr_reg, obj);
     nmr_binding *todo = NULL, **tail = &todo;
+    int started = -1; /* the first detach, begun in this critical section */
 
     nmr_npi_lock(r->npi);
     if (r->state != NMR_REG_ACTIVE) {
@@ -225,6 +229,8 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
         } else if (nmr_binding_start_detach_locked(b)) {
             nmr_handle_get(&b->obj);
             b->work_next = NULL;
+            if (todo == NULL)
+                started = nmr_binding_begin_detach_locked(b);
             *tail = b;
             tail = &b->work_next;
         }
@@ -242,7 +248,8 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
         while (todo != NULL) {
             nmr_binding *b = todo;
             todo = b->work_next;
-            nmr_binding_detach(b);
+            /* each detach's last critical section begins the next one's */
+            started = nmr_binding_detach(b, started, todo);
             nmr_handle_put(&b->obj);
         }
         nmr_callstack_pop(&queued);
