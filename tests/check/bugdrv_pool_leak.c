@@ -53,15 +53,14 @@ static NTSTATUS PlAttach(HANDLE NmrBindingHandle, PVOID ClientContext,
 {
     PPL_BINDING binding;
     unsigned key;
+    PVOID context;
     NTSTATUS status;
 
     UNREFERENCED_PARAMETER(ClientContext);
-    status = ChkDrvProviderKey(ProviderRegistrationInstance, &key);
+    status = ChkDrvNewContext(ProviderRegistrationInstance, sizeof(*binding), &key, &context);
     if (!NT_SUCCESS(status))
         return status;
-    binding = (PPL_BINDING)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*binding), CHK_DRV_TAG);
-    if (binding == NULL)
-        return STATUS_INSUFFICIENT_RESOURCES;
+    binding = (PPL_BINDING)context;
     binding->NmrBinding = NmrBindingHandle;
     status = NmrClientAttachProvider(NmrBindingHandle, binding, &PlDispatch,
                                      &binding->ProviderContext, &binding->ProviderDispatch);

@@ -79,6 +79,20 @@ static inline NTSTATUS ChkDrvProviderKey(const NPI_REGISTRATION_INSTANCE *Provid
     return STATUS_SUCCESS;
 }
 
+/* The first steps of an attach: the provider speaks our NPI (its Key in
+ * *Key), and a binding context of Size bytes from non-paged pool (tag
+ * CHK_DRV_TAG) in *Context. */
+static inline NTSTATUS ChkDrvNewContext(const NPI_REGISTRATION_INSTANCE *Provider, SIZE_T Size,
+                                        unsigned *Key, PVOID *Context)
+{
+    NTSTATUS status = ChkDrvProviderKey(Provider, Key);
+
+    if (!NT_SUCCESS(status))
+        return status;
+    *Context = ExAllocatePool2(POOL_FLAG_NON_PAGED, Size, CHK_DRV_TAG);
+    return *Context != NULL ? STATUS_SUCCESS : STATUS_INSUFFICIENT_RESOURCES;
+}
+
 /* Put an attached binding context on the driver's list (Link first). */
 static inline VOID ChkDrvPublish(PLIST_ENTRY Link)
 {
@@ -96,16 +110,14 @@ static inline NTSTATUS ChkDrvAttach(HANDLE NmrBindingHandle, PVOID ClientContext
     const VOID *dispatch = NULL;
     PCHK_DRV_BINDING binding;
     unsigned key;
+    PVOID context;
     NTSTATUS status;
 
     UNREFERENCED_PARAMETER(ClientContext);
-    status = ChkDrvProviderKey(ProviderRegistrationInstance, &key);
+    status = ChkDrvNewContext(ProviderRegistrationInstance, sizeof(*binding), &key, &context);
     if (!NT_SUCCESS(status))
         return status;
-    binding = (PCHK_DRV_BINDING)ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof(*binding),
-                                                CHK_DRV_TAG);
-    if (binding == NULL)
-        return STATUS_INSUFFICIENT_RESOURCES;
+    binding = (PCHK_DRV_BINDING)context;
     binding->NmrBinding = NmrBindingHandle;
     binding->Key = key;
     status = NmrClientAttachProvider(NmrBindingHandle, binding, &ChkDrvDispatch,

@@ -64,6 +64,28 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* The calling thread (main) ends its part of the run: the other thread
+ * th must end within 5 s and the run must not hang.  Returns the run's
+ * fallbacks; a thread that never ends is a failure, and the test leaves
+ * at once (it cannot wait for the thread). */
+static unsigned long long finish_run(pthread_t th, const char *name, const char *stuck)
+{
+    sched_thread_end();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    int rc = pthread_timedjoin_np(th, NULL, &until);
+    EXPECT(rc == 0, "%s", stuck);
+    sched_stats st;
+    sched_stop(&st);
+    EXPECT(!sched_hung(), "the run hung");
+    if (rc != 0) {
+        fprintf(stderr, "%s: %d failure(s)\n", name, failures);
+        exit(1);
+    }
+    return (unsigned long long)st.fallbacks;
+}
+
 /* ---- late_start ------------------------------------------------------------ */
 static atomic_int late_ran;
 static int late_ticket;
@@ -95,21 +117,9 @@ static void late_start(void)
     EXPECT(atomic_load(&late_ran) == 1,
            "main had the turn again before the late thread ran (the monitor took "
            "the turn of a thread that had not started)");
-    sched_thread_end();
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 5;
-    int rc = pthread_timedjoin_np(th, NULL, &until);
-    EXPECT(rc == 0, "the late thread never ran (left stalled, out of every pick)");
-    sched_stats st;
-    sched_stop(&st);
-    EXPECT(st.fallbacks == 0, "%llu fallbacks: the run is no longer replayable",
-           (unsigned long long)st.fallbacks);
-    EXPECT(!sched_hung(), "the run hung");
-    if (rc != 0) {
-        fprintf(stderr, "late_start: %d failure(s)\n", failures);
-        exit(1);               /* the late thread is stuck: do not wait for it */
-    }
+    unsigned long long n =
+        finish_run(th, "late_start", "the late thread never ran (left stalled, out of every pick)");
+    EXPECT(n == 0, "%llu fallbacks: the run is no longer replayable", n);
 }
 
 /* ---- slow_wake ------------------------------------------------------------- */
@@ -165,21 +175,9 @@ static void slow_wake(void)
     EXPECT(atomic_load(&slow_ran) == 1,
            "main had the turn again before the slow thread ran (the monitor took the "
            "turn of a thread the OS had not run yet)");
-    sched_thread_end();
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 5;
-    int rc = pthread_timedjoin_np(th, NULL, &until);
-    EXPECT(rc == 0, "the slow thread never ran again (left stalled, out of every pick)");
-    sched_stats st;
-    sched_stop(&st);
-    EXPECT(st.fallbacks == 0, "%llu fallbacks: the run is no longer replayable",
-           (unsigned long long)st.fallbacks);
-    EXPECT(!sched_hung(), "the run hung");
-    if (rc != 0) {
-        fprintf(stderr, "slow_wake: %d failure(s)\n", failures);
-        exit(1);               /* the slow thread is stuck: do not wait for it */
-    }
+    unsigned long long n = finish_run(
+        th, "slow_wake", "the slow thread never ran again (left stalled, out of every pick)");
+    EXPECT(n == 0, "%llu fallbacks: the run is no longer replayable", n);
 }
 
 /* ---- unseen_block, busy_holder ------------------------------------------ */
@@ -224,17 +222,11 @@ static unsigned long long hold_run(int block, long busy_ms)
                busy_ms);
     }
     sched_point("main goes on", SCHED_LOWER);
-    sched_thread_end();
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 5;
-    EXPECT(pthread_timedjoin_np(th, NULL, &until) == 0, "the other thread did not end");
-    sched_stats st;
-    sched_stop(&st);
-    EXPECT(!sched_hung(), "the run hung");
+    unsigned long long n = finish_run(th, block ? "unseen_block" : "busy_holder",
+                                      "the other thread did not end");
     EXPECT(atomic_load(&other_ran) == 1, "the other thread never ran");
     sem_destroy(&other_go);
-    return (unsigned long long)st.fallbacks;
+    return n;
 }
 
 static void unseen_block(void)
