@@ -85,7 +85,7 @@ static void unlink_locked(nmr_binding *b)
         if (--r->live_bindings != 0)
             continue;
         if (r->state == NMR_REG_WAITING)
-            pthread_cond_broadcast(&r->npi->drained);
+            nmr_npi_wake_all(r->npi);
         /* a schedule explorer learns which wait may now end (nmr/check.h) */
         if (r->state == NMR_REG_WAITING)
             nmr_check_wake(nmr_handle_value(&r->obj));

@@ -95,6 +95,13 @@ static inline int nmr_npi_timedwait(nmr_npi *npi, const struct timespec *until)
     return e;
 }
 
+/* Wake every thread sleeping in nmr_npi_wait/nmr_npi_timedwait on this
+ * NPI (a waited-for registration drained).  NPI lock held. */
+static inline void nmr_npi_wake_all(nmr_npi *npi)
+{
+    pthread_cond_broadcast(&npi->drained);
+}
+
 /* Find or create the NPI for (registrar key, id), with one reference.
  * NULL: no memory.  May block briefly on a stripe lock; never calls user
  * code. */
