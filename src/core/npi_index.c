@@ -9,7 +9,7 @@
  * lack of memory the stripe keeps working with longer chains.
  *
  * An NPI entry whose last registration left is kept as its stripe's one
- * spare (lock and condition variable still initialised), parked where it
+ * spare (its lock free, its condition quiet), parked where it
  * is: still in its hash chain, with no reference.  The next registration
  * of the same NPI finds it by the ordinary lookup and takes it back (a
  * module that registers and deregisters alone in a loop neither creates
@@ -19,13 +19,27 @@
  * has references, or is its stripe's spare.  Entries are index
  * infrastructure, like the handle table: allocated with
  * nmr_alloc_persistent, at most STRIPES spares are ever kept.
+ *
+ * Each thread pins the last NPI it looked up: it holds one reference on
+ * it (counted in refs and in pins), so that entry cannot be parked,
+ * reused or freed while pinned.  The next lookup of the same NPI on that
+ * thread (a module that registers again, a client registering against
+ * the provider it just bound) then costs one atomic increment: no hash,
+ * no stripe lock.  A put that leaves a reference behind is one atomic
+ * decrement; only the last reference's put takes the stripe lock (refs
+ * goes to 0, and leaves 0, only under it).  A lookup of another NPI moves
+ * the pin; the thread's exit drops it.  A pinned entry without
+ * registrations is not an NPI in use: nmr_npi_foreach skips it as it
+ * skips a parked one.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, open_memstream */
 
 #include "core/npi_index.h"
 
 #include "base/alloc.h"
+#include "base/thread_key.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -133,17 +147,12 @@ static __attribute__((noinline)) nmr_npi *insert_locked(stripe *s, uint64_t h,
         n = nmr_alloc_persistent(sizeof(*n));
         if (n == NULL)
             return NULL;
-        pthread_mutex_init(&n->lock, NULL);
+        /* a free lock and a quiet condition (base/lock.h) */
+        atomic_init(&n->lock.word, 0);
+        atomic_init(&n->drained.seq, 0);
 #ifndef NDEBUG
         n->lock_held = 0; /* npi_index.h: nobody holds it */
 #endif
-        /* Waits with a deadline (the watchdog, timed waits) measure
-         * on the monotonic clock. */
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&n->drained, &ca);
-        pthread_condattr_destroy(&ca);
         nmr_list_init(&n->regs[0]);
         nmr_list_init(&n->regs[1]);
     }
@@ -159,7 +168,45 @@ static __attribute__((noinline)) nmr_npi *insert_locked(stripe *s, uint64_t h,
     return n;
 }
 
-nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
+/* The NPI this thread pins (one reference of its own), or NULL. */
+static _Thread_local nmr_npi *pinned;
+/* 1 once this thread's exit hook is registered, -1 if it could not be:
+ * a thread pins only when its exit will drop the pin. */
+static _Thread_local signed char pin_hooked;
+static pthread_key_t pin_key;
+static pthread_once_t pin_key_once = PTHREAD_ONCE_INIT;
+static int pin_key_ok;
+
+static void put_locked_path(nmr_npi *npi, int unpin);
+
+static void pin_thread_exit(void *p)
+{
+    (void)p;
+    nmr_npi *n = pinned;
+    pinned = NULL;
+    pin_hooked = 0; /* a later lookup on this thread registers again */
+    if (n != NULL)
+        put_locked_path(n, 1);
+}
+
+static void make_pin_key(void)
+{
+    pin_key_ok = nmr_thread_key_create(&pin_key, pin_thread_exit) == 0;
+}
+
+static int pin_hook(void)
+{
+    if (pin_hooked == 0) {
+        pthread_once(&pin_key_once, make_pin_key);
+        /* the value only makes the destructor run; pinned is the state */
+        pin_hooked = pin_key_ok && pthread_setspecific(pin_key, &pinned) == 0 ? 1 : -1;
+    }
+    return pin_hooked > 0;
+}
+
+/* The lookup proper: under the stripe lock, with one reference for the
+ * caller and, when pin is set, one more for this thread's pin. */
+static nmr_npi *get_locked_path(uint64_t registrar, const GUID *id, int pin)
 {
     /* The default registrar's key is 0: its hash is the GUID's alone. */
     uint64_t h = guid_hash(id) ^ (registrar * 0xD6E8FEB86659FD93ull);
@@ -183,17 +230,43 @@ nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
         if (n == NULL)
             goto out;
     }
-    n->refs++;
+    atomic_fetch_add_explicit(&n->refs, pin ? 2u : 1u, memory_order_relaxed);
+    n->pins += pin ? 1u : 0u;
 out:
     stripe_lock_drop(&s->lock);
     return n;
 }
 
-void nmr_npi_put(nmr_npi *npi)
+nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
+{
+    nmr_npi *p = pinned;
+    /* Pinned: refs >= 1 until this thread moves the pin, so the entry's
+     * identity (written before it was pinned, under the stripe lock this
+     * thread took then) cannot change under this read. */
+    if (p != NULL && p->registrar == registrar && guid_equal(&p->id, id)) {
+        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+        return p;
+    }
+    int pin = pin_hook();
+    nmr_npi *n = get_locked_path(registrar, id, pin);
+    if (n != NULL && pin) {
+        pinned = n;
+        if (p != NULL)
+            put_locked_path(p, 1); /* the old pin */
+    }
+    return n;
+}
+
+/* The put that may drop the last reference; unpin: the reference is this
+ * thread's pin. */
+static void put_locked_path(nmr_npi *npi, int unpin)
 {
     stripe *s = &stripes[npi->hash % STRIPES];
     stripe_lock_take(&s->lock);
-    if (--npi->refs > 0) {
+    npi->pins -= unpin ? 1u : 0u;
+    /* acq_rel: every use of the entry by the other references' holders
+     * (their lock-free puts release) happens before it is parked. */
+    if (atomic_fetch_sub_explicit(&npi->refs, 1, memory_order_acq_rel) > 1) {
         stripe_lock_drop(&s->lock);
         return;
     }
@@ -204,11 +277,25 @@ void nmr_npi_put(nmr_npi *npi)
     if (old != NULL)
         unlink_locked(s, old);
     stripe_lock_drop(&s->lock);
-    if (old != NULL) {
-        pthread_cond_destroy(&old->drained);
-        pthread_mutex_destroy(&old->lock);
+    if (old != NULL)
         nmr_free_persistent(old);
-    }
+}
+
+void nmr_npi_put(nmr_npi *npi)
+{
+    unsigned r = atomic_load_explicit(&npi->refs, memory_order_relaxed);
+    /* Not the last reference: one atomic step, no lock.  Release: this
+     * holder's uses happen before whoever parks the entry later. */
+    while (r > 1)
+        if (atomic_compare_exchange_weak_explicit(&npi->refs, &r, r - 1, memory_order_release,
+                                                  memory_order_relaxed))
+            return;
+    put_locked_path(npi, 0);
+}
+
+unsigned nmr_npi_uses(const nmr_npi *npi)
+{
+    return atomic_load_explicit(&npi->refs, memory_order_relaxed) - npi->pins;
 }
 
 int nmr_npi_foreach(void (*fn)(nmr_npi *npi, void *arg), void *arg)
@@ -234,9 +321,10 @@ int nmr_npi_foreach(void (*fn)(nmr_npi *npi, void *arg), void *arg)
         }
         for (size_t b = 0; rc == 0 && b < s->nbuckets; b++)
             for (nmr_npi *e = s->buckets[b]; e != NULL; e = e->hash_next) {
-                if (e == s->spare)
-                    continue; /* parked: no registration, nothing to visit */
-                e->refs++;
+                if (e == s->spare ||
+                    atomic_load_explicit(&e->refs, memory_order_relaxed) == e->pins)
+                    continue; /* parked, or only pinned: not in use */
+                atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
                 all[n++] = e;
             }
         stripe_lock_drop(&s->lock);

@@ -22,16 +22,20 @@
 #include <time.h>
 
 #include "base/list.h"
+#include "base/lock.h"
 
 typedef struct nmr_npi {
     struct nmr_npi *hash_next; /* stripe chain; stripe lock */
     uint64_t hash;
     uint64_t registrar;        /* registrar key (registrar.h): part of the identity */
-    unsigned refs;             /* one per registration; stripe lock */
+    _Atomic unsigned refs;     /* one per registration, one per thread
+                                  that pins it (npi_index.c); moved from
+                                  0 and to 0 only under the stripe lock */
+    unsigned pins;             /* how many threads pin it; stripe lock */
     GUID id;
-    pthread_mutex_t lock;      /* the NPI lock: see above; taken only
+    nmr_lock lock;             /* the NPI lock: see above; taken only
                                   through nmr_npi_lock() and friends below */
-    pthread_cond_t drained;    /* a waited-for registration reached zero */
+    nmr_cond drained;          /* a waited-for registration reached zero */
     nmr_link regs[2];          /* registrations by side (client, provider) */
 #ifndef NDEBUG
     /* Debug builds: who holds the lock (lockdep's lockdep_assert_held).
@@ -47,7 +51,7 @@ typedef struct nmr_npi {
  * through these, so debug builds (!NDEBUG) know which thread holds it, and
  * nmr_npi_assert_held(npi) at the top of every *_locked function fails
  * loudly when the caller does not hold that NPI's lock.  Release builds
- * compile them to exactly the bare pthread calls.
+ * compile them to exactly the bare operations of base/lock.h.
  */
 #ifdef NDEBUG
 #define nmr_npi_assert_held(npi) ((void)sizeof(npi))
@@ -68,21 +72,21 @@ static inline int nmr_npi_held_by_me(const nmr_npi *npi)
 
 static inline void nmr_npi_lock(nmr_npi *npi)
 {
-    pthread_mutex_lock(&npi->lock);
+    nmr_lock_take(&npi->lock);
     nmr_npi_owner_set_(npi);
 }
 
 static inline void nmr_npi_unlock(nmr_npi *npi)
 {
     nmr_npi_owner_clear_(npi);
-    pthread_mutex_unlock(&npi->lock);
+    nmr_lock_drop(&npi->lock);
 }
 
 /* Sleep on npi->drained; the lock is released meanwhile, held on return. */
 static inline void nmr_npi_wait(nmr_npi *npi)
 {
     nmr_npi_owner_clear_(npi);
-    pthread_cond_wait(&npi->drained, &npi->lock);
+    (void)nmr_cond_wait(&npi->drained, &npi->lock, NULL);
     nmr_npi_owner_set_(npi);
 }
 
@@ -90,7 +94,7 @@ static inline void nmr_npi_wait(nmr_npi *npi)
 static inline int nmr_npi_timedwait(nmr_npi *npi, const struct timespec *until)
 {
     nmr_npi_owner_clear_(npi);
-    int e = pthread_cond_timedwait(&npi->drained, &npi->lock, until);
+    int e = nmr_cond_wait(&npi->drained, &npi->lock, until);
     nmr_npi_owner_set_(npi);
     return e;
 }
@@ -99,15 +103,18 @@ static inline int nmr_npi_timedwait(nmr_npi *npi, const struct timespec *until)
  * NPI (a waited-for registration drained).  NPI lock held. */
 static inline void nmr_npi_wake_all(nmr_npi *npi)
 {
-    pthread_cond_broadcast(&npi->drained);
+    nmr_cond_broadcast(&npi->drained);
 }
 
 /* Find or create the NPI for (registrar key, id), with one reference.
  * NULL: no memory.  May block briefly on a stripe lock; never calls user
  * code. */
 nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id);
-/* Drop a reference; the last one frees the NPI. */
+/* Drop a reference; the last one parks the NPI (npi_index.c). */
 void nmr_npi_put(nmr_npi *npi);
+/* How many references are not pins: registrations, and foreach's own
+ * (for tests).  Stripe lock not needed for a quiescent index. */
+unsigned nmr_npi_uses(const nmr_npi *npi);
 
 /* Call fn on every NPI in the index, each held by a reference and with no
  * lock held (fn may take the NPI lock).  Returns -1 if memory for the list
