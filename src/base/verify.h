@@ -121,10 +121,16 @@ NMR_API void nmr__verify_leave(const nmr_vsnap *snap, const char *what, const vo
 /* The check of an Nmr* function's entry: one compare when the verifier is
  * off.  Use in the function that the driver calls, so that the return
  * address is the driver's. */
-#define NMR_VERIFY_IRQL(fn, limit)                                             \
+#define NMR_VERIFY_IRQL(fn, limit) NMR_VERIFY_IRQL_AT((fn), (limit), __builtin_return_address(0))
+
+/* The same check made by the implementation that a public function
+ * tail-calls, given the public function's name and its caller (site:
+ * __builtin_return_address(0) taken there).  The public function then
+ * saves nothing around a call that is almost never made. */
+#define NMR_VERIFY_IRQL_AT(fn, limit, site)                                    \
     do {                                                                       \
         if (nmr_verify_on())                                                   \
-            nmr__verify_irql((fn), (limit), __builtin_return_address(0));      \
+            nmr__verify_irql((fn), (limit), (site));                           \
     } while (0)
 
 #endif

@@ -75,32 +75,17 @@ _Static_assert(offsetof(slot, object) == 16, "the object follows the word");
 #define UNPOISON(s) ((void)(s))
 #endif
 
-static slot *_Atomic chunks[MAX_CHUNKS];
+/* The chunks (handle.h: nmr_handle_chunks_, for the inline lookup). */
+#define chunks nmr_handle_chunks_
+slot *_Atomic nmr_handle_chunks_[NMR_HANDLE_MAX_CHUNKS];
+_Static_assert(MAX_CHUNKS == NMR_HANDLE_MAX_CHUNKS && FIRST_CHUNK == 64u && MAX_INDEX == 0x3FFFFFFFu,
+               "handle.h's inline lookup walks the same table");
 static unsigned chunk_count;            /* protected by grow_lock */
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Free stack head: (tag << 32) | (index + 1); index + 1 == 0 means empty. */
 static _Atomic uint64_t free_head;
 
-static inline unsigned chunk_of(uint32_t index, uint32_t *offset)
-{
-    uint32_t j = index + FIRST_CHUNK;
-    unsigned msb = 31u - (unsigned)__builtin_clz(j);
-    unsigned k = msb - FIRST_CHUNK_SHIFT;
-    *offset = j - (FIRST_CHUNK << k);
-    return k;
-}
-
-/* The slot for index, or NULL if that chunk was never published. */
-static inline slot *slot_at(uint32_t index)
-{
-    uint32_t offset;
-    unsigned k = chunk_of(index, &offset);
-    if (k >= MAX_CHUNKS)
-        return NULL;
-    /* Pairs with the release store in grow(). */
-    slot *c = atomic_load_explicit(&chunks[k], memory_order_acquire);
-    return c ? &c[offset] : NULL;
-}
+#define slot_at(index) nmr_handle_slot_at_(index)
 
 static void push_free_chain(uint32_t first, uint32_t last)
 {
@@ -231,25 +216,74 @@ static void make_cache_key(void)
     nmr_thread_key_create(&cache_key, cache_thread_exit);
 }
 
-static slot *pop_free(void)
+/* Register once so the cache is returned when the thread exits. */
+static void hook_cache(void)
 {
-    if (cache.n > 0)
-        return cache.s[--cache.n];
+    if (cache.room == 0) {
+        pthread_once(&cache_key_once, make_cache_key);
+        pthread_setspecific(cache_key, &cache);
+        cache.room = CACHE_MAX;
+    }
+}
+
+/* Take up to n slots off the shared stack in one compare-and-swap: walk
+ * n links from its head and swing the head past them.  The links read
+ * may be stale (another thread may pop and reuse those slots meanwhile),
+ * but then the head has moved or, if it is back where it was, its tag
+ * has (every push changes it), and the swap fails.  Slots are never
+ * freed, so every read is of a slot; a stale index past the table ends
+ * the walk.  Returns how many were taken (0: the stack is empty). */
+static uint32_t pop_global_chain(slot **out, uint32_t n)
+{
+    for (;;) {
+        uint64_t head = atomic_load_explicit(&free_head, memory_order_acquire);
+        uint32_t link = (uint32_t)head, got = 0;
+        while (got < n && link != 0) {
+            slot *s = slot_at(link - 1);
+            if (s == NULL)
+                break; /* stale: the swap below fails */
+            out[got++] = s;
+            link = atomic_load_explicit(&s->next_free, memory_order_relaxed);
+        }
+        if (got == 0)
+            return 0;
+        uint64_t want = (head & ~(uint64_t)0xFFFFFFFF) | link;
+        if (atomic_compare_exchange_weak_explicit(&free_head, &head, want,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return got;
+    }
+}
+
+/* The cache is empty: refill it with a batch from the shared stack (a
+ * thread that makes many objects, W4's fan-out, pays one swap per batch,
+ * not one per slot); when the stack is empty, one slot from the
+ * quarantine or a new chunk. */
+static __attribute__((noinline)) slot *refill_cache(void)
+{
+    hook_cache(); /* slots it caches go back when it exits */
+    uint32_t got = pop_global_chain(cache.s, CACHE_BATCH);
+    if (got > 0) {
+        cache.n = got - 1;
+        return cache.s[got - 1];
+    }
     uint32_t index;
     if (pop_global(&index) != 0)
         return NULL;
     return slot_at(index);
 }
 
+static slot *pop_free(void)
+{
+    if (__builtin_expect(cache.n > 0, 1))
+        return cache.s[--cache.n];
+    return refill_cache();
+}
+
 /* The cache is full, or the thread's first push: make room. */
 static void make_room(void)
 {
-    if (cache.room == 0) {
-        /* Register once so the cache is returned when the thread exits. */
-        pthread_once(&cache_key_once, make_cache_key);
-        pthread_setspecific(cache_key, &cache);
-        cache.room = CACHE_MAX;
-    }
+    hook_cache();
     if (cache.n == CACHE_MAX) {
         flush_cache(&cache, 0, CACHE_BATCH);
         for (uint32_t i = CACHE_BATCH; i < CACHE_MAX; i++)
@@ -336,44 +370,6 @@ void nmr_handle_unreserve(struct nmr_object *obj)
     recycle(s);
 }
 
-HANDLE nmr_handle_publish(struct nmr_object *obj, nmr_handle_kind kind,
-                          nmr_object_destroy_fn *destroy)
-{
-    slot *s = nmr_handle_slot_(obj);
-    obj->destroy = destroy;
-    uint64_t gen = atomic_load_explicit(&s->word, memory_order_relaxed) >> GEN_SHIFT;
-    /* Release: a lookup that sees LIVE_BIT also sees the object's fields. */
-    atomic_store_explicit(&s->word,
-                          (gen << GEN_SHIFT) | ((uint64_t)kind << KIND_SHIFT) |
-                              LIVE_BIT | 1,
-                          memory_order_release);
-    return (HANDLE)(uintptr_t)((gen << GEN_SHIFT) | ((uint64_t)s->index << 2) |
-                               (uint64_t)kind);
-}
-
-struct nmr_object *nmr_handle_ref(HANDLE h, nmr_handle_kind kind)
-{
-    uint64_t v = (uint64_t)(uintptr_t)h;
-    if ((v & 3) != (uint64_t)kind)
-        return NULL;
-    uint32_t index = (uint32_t)((v >> 2) & MAX_INDEX);
-    slot *s = slot_at(index);
-    if (s == NULL)
-        return NULL;
-    uint64_t expect_hi = (v >> GEN_SHIFT << GEN_SHIFT) |
-                         ((uint64_t)kind << KIND_SHIFT) | LIVE_BIT;
-    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
-    for (;;) {
-        if ((w & ~REFS_MASK) != expect_hi)
-            return NULL;
-        assert((w & REFS_MASK) != REFS_MASK);
-        if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1,
-                                                  memory_order_acquire,
-                                                  memory_order_relaxed))
-            return (struct nmr_object *)(void *)s->object;
-    }
-}
-
 /* Last reference gone: destroy the object, then recycle the slot (and
  * the object's bytes with it). */
 void nmr_handle_release_(struct nmr_object *obj, uint64_t word)
@@ -390,27 +386,6 @@ void nmr_handle_release_(struct nmr_object *obj, uint64_t word)
     if (gen > 0xFFFFFFFF)
         return; /* generation would wrap: keep the slot out of use (R28) */
     recycle(s);
-}
-
-/* Clear the live bit and drop refs references in one step. */
-static void retire_drop(struct nmr_object *obj, uint64_t refs)
-{
-    uint64_t old = atomic_fetch_sub_explicit(&nmr_handle_slot_(obj)->word, LIVE_BIT + refs,
-                                             memory_order_acq_rel);
-    assert(old & LIVE_BIT);
-    assert((old & REFS_MASK) >= refs);
-    if ((old & REFS_MASK) == refs)
-        nmr_handle_release_(obj, old - LIVE_BIT - refs);
-}
-
-void nmr_handle_retire(struct nmr_object *obj)
-{
-    retire_drop(obj, 1);
-}
-
-void nmr_handle_retire_put(struct nmr_object *obj)
-{
-    retire_drop(obj, 2);
 }
 
 size_t nmr_handle_slot_bytes(void)

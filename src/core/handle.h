@@ -88,14 +88,68 @@ static inline nmr_slot *nmr_handle_slot_(const struct nmr_object *obj)
 void *nmr_handle_reserve(void);
 /* Give back a reserved object that was never published. */
 void nmr_handle_unreserve(struct nmr_object *obj);
+
+/* The table (handle.c): chunk k holds 64 << k slots and is published
+ * once, never freed or moved.  Here only for the inline lookup below. */
+#define NMR_HANDLE_MAX_CHUNKS 24u
+extern nmr_slot *_Atomic nmr_handle_chunks_[NMR_HANDLE_MAX_CHUNKS];
+
+/* The slot of index, or NULL if its chunk was never published. */
+static inline nmr_slot *nmr_handle_slot_at_(uint32_t index)
+{
+    uint32_t j = index + 64u;
+    unsigned k = 31u - (unsigned)__builtin_clz(j) - 6u;
+    if (k >= NMR_HANDLE_MAX_CHUNKS)
+        return NULL;
+    /* Pairs with the release store that publishes the chunk. */
+    nmr_slot *c = atomic_load_explicit(&nmr_handle_chunks_[k], memory_order_acquire);
+    return c ? &c[j - (64u << k)] : NULL;
+}
+
 /* Give a reserved object its handle; it starts with one reference (the
  * live one).  Cannot fail. */
-HANDLE nmr_handle_publish(struct nmr_object *obj, nmr_handle_kind kind,
-                          nmr_object_destroy_fn *destroy);
+static inline HANDLE nmr_handle_publish(struct nmr_object *obj, nmr_handle_kind kind,
+                                        nmr_object_destroy_fn *destroy)
+{
+    nmr_slot *s = nmr_handle_slot_(obj);
+    obj->destroy = destroy;
+    uint64_t gen = atomic_load_explicit(&s->word, memory_order_relaxed) >> NMR_HANDLE_GEN_SHIFT;
+    /* Release: a lookup that sees the live bit also sees the object's
+     * fields. */
+    atomic_store_explicit(&s->word,
+                          (gen << NMR_HANDLE_GEN_SHIFT) |
+                              ((uint64_t)kind << NMR_HANDLE_KIND_SHIFT) | NMR_HANDLE_LIVE_BIT | 1,
+                          memory_order_release);
+    return (HANDLE)(uintptr_t)((gen << NMR_HANDLE_GEN_SHIFT) | ((uint64_t)s->index << 2) |
+                               (uint64_t)kind);
+}
 
 /* Validate h as a live handle of the given kind and take a reference.
- * NULL when h is unknown, dead or of another kind. */
-struct nmr_object *nmr_handle_ref(HANDLE h, nmr_handle_kind kind);
+ * NULL when h is unknown, dead or of another kind.  Inline: every API
+ * call that takes a handle starts here, and the kind is a constant. */
+static inline struct nmr_object *nmr_handle_ref(HANDLE h, nmr_handle_kind kind)
+{
+    uint64_t v = (uint64_t)(uintptr_t)h;
+    if ((v & 3) != (uint64_t)kind)
+        return NULL;
+    nmr_slot *s = nmr_handle_slot_at_((uint32_t)((v >> 2) & 0x3FFFFFFFu));
+    if (s == NULL)
+        return NULL;
+    /* the word this handle's object has while it lives, references aside */
+    uint64_t expect_hi = (v >> NMR_HANDLE_GEN_SHIFT << NMR_HANDLE_GEN_SHIFT) |
+                         ((uint64_t)kind << NMR_HANDLE_KIND_SHIFT) | NMR_HANDLE_LIVE_BIT;
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    for (;;) {
+        if ((w & ~NMR_HANDLE_REFS_MASK) != expect_hi)
+            return NULL;
+        assert((w & NMR_HANDLE_REFS_MASK) != NMR_HANDLE_REFS_MASK);
+        /* Acquire: the object's fields were written before its live bit
+         * (release in publish). */
+        if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return (struct nmr_object *)(void *)s->object;
+    }
+}
 
 /* The handle value of a live object (for passing to callbacks). */
 static inline HANDLE nmr_handle_value(const struct nmr_object *obj)
@@ -138,11 +192,29 @@ static inline void nmr_handle_put(struct nmr_object *obj)
     if ((old & (NMR_HANDLE_REFS_MASK | NMR_HANDLE_LIVE_BIT)) == 1)
         nmr_handle_release_(obj, old - 1);
 }
+/* Clear the live bit and drop refs references in one atomic step. */
+static inline void nmr_handle_retire_drop_(struct nmr_object *obj, uint64_t refs)
+{
+    uint64_t old = atomic_fetch_sub_explicit(&nmr_handle_slot_(obj)->word,
+                                             NMR_HANDLE_LIVE_BIT + refs, memory_order_acq_rel);
+    assert(old & NMR_HANDLE_LIVE_BIT);
+    assert((old & NMR_HANDLE_REFS_MASK) >= refs);
+    if ((old & NMR_HANDLE_REFS_MASK) == refs)
+        nmr_handle_release_(obj, old - NMR_HANDLE_LIVE_BIT - refs);
+}
+
 /* Make the handle dead for every future lookup and drop the live
  * reference.  Called once per object. */
-void nmr_handle_retire(struct nmr_object *obj);
+static inline void nmr_handle_retire(struct nmr_object *obj)
+{
+    nmr_handle_retire_drop_(obj, 1);
+}
+
 /* nmr_handle_retire() and nmr_handle_put() in one atomic step. */
-void nmr_handle_retire_put(struct nmr_object *obj);
+static inline void nmr_handle_retire_put(struct nmr_object *obj)
+{
+    nmr_handle_retire_drop_(obj, 2);
+}
 
 /* How many handle-table slots are in use (live or still referenced).  0
  * once everything has been deregistered and waited for (tests, with the

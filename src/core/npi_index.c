@@ -237,16 +237,11 @@ out:
     return n;
 }
 
-nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
+/* Not the pinned NPI: the lookup proper, and the pin moves to its
+ * answer.  p: the old pin, or NULL. */
+static __attribute__((noinline)) nmr_npi *get_unpinned(uint64_t registrar, const GUID *id,
+                                                        nmr_npi *p)
 {
-    nmr_npi *p = pinned;
-    /* Pinned: refs >= 1 until this thread moves the pin, so the entry's
-     * identity (written before it was pinned, under the stripe lock this
-     * thread took then) cannot change under this read. */
-    if (p != NULL && p->registrar == registrar && guid_equal(&p->id, id)) {
-        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
-        return p;
-    }
     int pin = pin_hook();
     nmr_npi *n = get_locked_path(registrar, id, pin);
     if (n != NULL && pin) {
@@ -255,6 +250,19 @@ nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
             put_locked_path(p, 1); /* the old pin */
     }
     return n;
+}
+
+nmr_npi *nmr_npi_get(uint64_t registrar, const GUID *id)
+{
+    nmr_npi *p = pinned;
+    /* Pinned: refs >= 1 until this thread moves the pin, so the entry's
+     * identity (written before it was pinned, under the stripe lock this
+     * thread took then) cannot change under this read. */
+    if (__builtin_expect(p != NULL && p->registrar == registrar && guid_equal(&p->id, id), 1)) {
+        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+        return p;
+    }
+    return get_unpinned(registrar, id, p);
 }
 
 /* The put that may drop the last reference; unpin: the reference is this

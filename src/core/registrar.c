@@ -63,7 +63,7 @@ static uint32_t index_of(uint64_t key)
     return index < NMR_REGISTRARS_MAX ? (uint32_t)index : 0;
 }
 
-int nmr_registrar_acquire(const nmr_registrar *registrar, uint64_t *key)
+int nmr_registrar_acquire_(const nmr_registrar *registrar, uint64_t *key)
 {
     uint64_t k = (uint64_t)(uintptr_t)registrar;
     if (k == NMR_REGISTRAR_DEFAULT_KEY || k == KEY_TAG) {
@@ -87,7 +87,7 @@ int nmr_registrar_acquire(const nmr_registrar *registrar, uint64_t *key)
     return 0;
 }
 
-void nmr_registrar_release(uint64_t key)
+void nmr_registrar_release_(uint64_t key)
 {
     if (key == NMR_REGISTRAR_DEFAULT_KEY)
         return;

@@ -21,11 +21,28 @@
 
 #define NMR_REGISTRAR_DEFAULT_KEY ((uint64_t)0)
 
+/* registrar.c: the out-of-line parts of the two below. */
+int nmr_registrar_acquire_(const nmr_registrar *registrar, uint64_t *key);
+void nmr_registrar_release_(uint64_t key);
+
 /* Validate a user's registrar value (NULL = default) and take one count
- * on it.  Returns 0 and its key, or -1 when it is not a live registrar. */
-int nmr_registrar_acquire(const nmr_registrar *registrar, uint64_t *key);
+ * on it.  Returns 0 and its key, or -1 when it is not a live registrar.
+ * Inline for the default (NULL: nothing to count). */
+static inline int nmr_registrar_acquire(const nmr_registrar *registrar, uint64_t *key)
+{
+    if (registrar == NULL) {
+        *key = NMR_REGISTRAR_DEFAULT_KEY;
+        return 0;
+    }
+    return nmr_registrar_acquire_(registrar, key);
+}
+
 /* Drop one count taken by nmr_registrar_acquire (no-op for the default). */
-void nmr_registrar_release(uint64_t key);
+static inline void nmr_registrar_release(uint64_t key)
+{
+    if (key != NMR_REGISTRAR_DEFAULT_KEY)
+        nmr_registrar_release_(key);
+}
 
 /* Tests only: give the slot of a destroyed registrar the generation it
  * would reach after that many create/destroy cycles (no-op if the slot is

@@ -86,50 +86,33 @@ static void register_rollback(nmr_reg *r, nmr_binding *todo)
     nmr_npi_unlock(r->npi);
 }
 
-static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID context,
-                             PHANDLE out);
-
-/* Register in the registrar of key `registrar`, on which the caller holds
- * one count (registrar.h): kept by the registration on success, dropped
- * on failure. */
-static NTSTATUS reg_register_in(uint64_t registrar, const reg_desc *d, PVOID context,
-                                PHANDLE out)
+/* Register d (valid, R1) in the registrar of key `registrar`, on which
+ * the caller holds one count (registrar.h): kept by the registration on
+ * success, dropped here on failure.  *out is NULL already.  Inline in each
+ * side's instantiation (register_side), so d never reaches memory. */
+static inline __attribute__((always_inline)) NTSTATUS
+reg_register(uint64_t registrar, const reg_desc *d, PVOID context, PHANDLE out)
 {
-    NTSTATUS s = reg_register(registrar, d, context, out);
-    if (s != STATUS_SUCCESS)
-        nmr_registrar_release(registrar);
-    return s;
-}
-
-static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID context,
-                             PHANDLE out)
-{
-    if (out == NULL)
-        return STATUS_INVALID_PARAMETER;
-    *out = NULL;
-    if (!desc_valid(d))
-        return STATUS_INVALID_PARAMETER;
-
     /* The registration lives in its handle slot, reserved here and named
      * (published) only once it is listed, below. */
     nmr_reg *r = nmr_handle_reserve();
-    if (r == NULL)
+    if (r == NULL) {
+        nmr_registrar_release(registrar);
         return STATUS_INSUFFICIENT_RESOURCES;
+    }
     nmr_npi *npi = nmr_npi_get(registrar, d->instance->NpiId);
     if (npi == NULL) {
         nmr_handle_unreserve(&r->obj);
+        nmr_registrar_release(registrar);
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    /* Every field: the slot's bytes are not cleared, and the fields this
-     * does not name are zero (live_bindings; obj is publish's). */
-    *r = (nmr_reg){
-        .npi = npi,
-        .instance = d->instance,
-        .context = context,
-        .detach = d->detach,
-        .cleanup = d->cleanup,
-        .side = (uint8_t)d->side,
-    };
+    /* Every field, one store each (the slot's bytes are not cleared;
+     * clearing them first would cost as much again): obj is publish's,
+     * npi_link the list's. */
+    _Static_assert(sizeof(nmr_reg) == 96, "a field added to nmr_reg is initialised here");
+    r->npi = npi;
+    r->instance = d->instance;
+    r->context = context;
     if (d->side == NMR_CLIENT)
         r->attach.client = (NPI_CLIENT_ATTACH_PROVIDER_FN *)d->attach;
     else
@@ -137,6 +120,8 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
     r->detach = d->detach;
     r->cleanup = d->cleanup;
     nmr_list_init(&r->bindings);
+    r->live_bindings = 0;
+    r->side = (uint8_t)d->side;
     nmr_reg_init_state(r); /* the init path: ACTIVE, not yet listed */
 
     /* R5: insertion and the match scan are one critical section, so of two
@@ -169,6 +154,7 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
                 todo = next;
             }
             nmr_handle_retire(&r->obj);
+            nmr_registrar_release(registrar);
             return STATUS_INSUFFICIENT_RESOURCES;
         }
         b->work_next = NULL;
@@ -201,23 +187,14 @@ static NTSTATUS reg_register(uint64_t registrar, const reg_desc *d, PVOID contex
     return STATUS_SUCCESS;
 }
 
-static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
+/* The deregistration of a registration that has bindings: NPI lock held
+ * on entry (r just moved to DEREGISTERING), dropped here.  Consumes the
+ * caller's reference o. */
+static __attribute__((noinline)) NTSTATUS deregister_bindings(struct nmr_object *o,
+                                                              nmr_reg *r, nmr_side side)
 {
-    struct nmr_object *o = nmr_handle_ref(h, reg_kind[side]);
-    if (o == NULL)
-        return STATUS_INVALID_PARAMETER;
-    nmr_reg *r = nmr_container_of(o, nmr_reg, obj);
     nmr_binding *todo = NULL, **tail = &todo;
     int started = -1; /* the first detach, begun in this critical section */
-
-    nmr_npi_lock(r->npi);
-    if (r->state != NMR_REG_ACTIVE) {
-        int dead = r->state == NMR_REG_DONE;
-        nmr_npi_unlock(r->npi);
-        nmr_handle_put(o);
-        return dead ? STATUS_INVALID_PARAMETER : STATUS_INVALID_DEVICE_STATE;
-    }
-    nmr_reg_set_state(r, NMR_REG_DEREGISTERING);
     nmr_link *head = &r->bindings;
     for (nmr_link *l = head->next, *next; l != head; l = next) {
         next = l->next;
@@ -254,6 +231,34 @@ static NTSTATUS reg_deregister(HANDLE h, nmr_side side)
         }
         nmr_callstack_pop(&queued);
     }
+    nmr_handle_put(o);
+    return STATUS_PENDING;
+}
+
+/* fn, site: the public function and its caller, for the IRQL check. */
+static inline __attribute__((always_inline)) NTSTATUS
+reg_deregister(HANDLE h, nmr_side side, const char *fn, const void *site)
+{
+    NMR_VERIFY_IRQL_AT(fn, NMR_DISPATCH_LEVEL, site);
+    struct nmr_object *o = nmr_handle_ref(h, reg_kind[side]);
+    if (o == NULL)
+        return STATUS_INVALID_PARAMETER;
+    nmr_reg *r = nmr_container_of(o, nmr_reg, obj);
+
+    nmr_npi_lock(r->npi);
+    if (r->state != NMR_REG_ACTIVE) {
+        int dead = r->state == NMR_REG_DONE;
+        nmr_npi_unlock(r->npi);
+        nmr_handle_put(o);
+        return dead ? STATUS_INVALID_PARAMETER : STATUS_INVALID_DEVICE_STATE;
+    }
+    nmr_reg_set_state(r, NMR_REG_DEREGISTERING);
+    if (!nmr_list_empty(&r->bindings))
+        return deregister_bindings(o, r, side);
+    /* No binding: nothing to cancel or detach (the usual lone module). */
+    nmr_npi_unlock(r->npi);
+    if (NMR_TRACING())
+        nmr_trace_registration(NMR_EVENT_DEREGISTER, r, 0);
     nmr_handle_put(o);
     return STATUS_PENDING;
 }
@@ -304,9 +309,31 @@ static int wait_drained_locked(nmr_reg *r, uint64_t deadline_ns)
     return 0;
 }
 
-/* NmrWaitFor*DeregisterComplete; timeout_ms < 0: no limit. */
-static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
+/* The wait's checks and its sleep, NPI lock held (and held on return);
+ * the status of the wait. */
+static __attribute__((noinline)) NTSTATUS wait_locked(nmr_reg *r, uint64_t deadline)
 {
+    if (r->state == NMR_REG_ACTIVE || r->state == NMR_REG_DONE)
+        return STATUS_INVALID_PARAMETER; /* R19: not deregistered, or dead */
+    if (r->live_bindings > 0 && nmr_callstack_inside_registration(r))
+        return STATUS_POSSIBLE_DEADLOCK; /* R20: we would wait for ourselves */
+    if (r->state == NMR_REG_WAITING)
+        return STATUS_INVALID_DEVICE_STATE; /* another thread is waiting */
+    nmr_reg_set_state(r, NMR_REG_WAITING);
+    if (wait_drained_locked(r, deadline) != 0) {
+        nmr_reg_set_state(r, NMR_REG_DEREGISTERING); /* may be waited for again */
+        return STATUS_TIMEOUT;
+    }
+    nmr_reg_set_state(r, NMR_REG_DONE);
+    nmr_list_del(&r->npi_link);
+    return STATUS_SUCCESS;
+}
+
+/* NmrWaitFor*DeregisterComplete; timeout_ms < 0: no limit. */
+static inline __attribute__((always_inline)) NTSTATUS
+reg_wait(HANDLE h, nmr_side side, long long timeout_ms, const char *fn, const void *site)
+{
+    NMR_VERIFY_IRQL_AT(fn, NMR_APC_LEVEL, site);
     struct nmr_object *o = nmr_handle_ref(h, reg_kind[side]);
     if (o == NULL)
         return STATUS_INVALID_PARAMETER;
@@ -320,21 +347,13 @@ static NTSTATUS reg_wait(HANDLE h, nmr_side side, long long timeout_ms)
     if (NMR_TRACING())
         nmr_trace_registration(NMR_EVENT_WAIT_START, r, 0);
     nmr_npi_lock(npi);
-    if (r->state == NMR_REG_ACTIVE || r->state == NMR_REG_DONE) {
-        s = STATUS_INVALID_PARAMETER; /* R19: not deregistered, or dead */
-    } else if (r->live_bindings > 0 && nmr_callstack_inside_registration(r)) {
-        s = STATUS_POSSIBLE_DEADLOCK; /* R20: we would wait for ourselves */
-    } else if (r->state == NMR_REG_WAITING) {
-        s = STATUS_INVALID_DEVICE_STATE; /* another thread is waiting */
-    } else {
+    if (__builtin_expect(r->state == NMR_REG_DEREGISTERING && r->live_bindings == 0, 1)) {
+        /* the usual case: deregistered, nothing left to wait for */
         nmr_reg_set_state(r, NMR_REG_WAITING);
-        if (wait_drained_locked(r, deadline) != 0) {
-            nmr_reg_set_state(r, NMR_REG_DEREGISTERING); /* may be waited for again */
-            s = STATUS_TIMEOUT;
-        } else {
-            nmr_reg_set_state(r, NMR_REG_DONE);
-            nmr_list_del(&r->npi_link);
-        }
+        nmr_reg_set_state(r, NMR_REG_DONE);
+        nmr_list_del(&r->npi_link);
+    } else {
+        s = wait_locked(r, deadline);
     }
     uint64_t registrar = npi->registrar;
     nmr_npi_unlock(npi);
@@ -380,88 +399,105 @@ static reg_desc provider_desc(const NPI_PROVIDER_CHARACTERISTICS *p)
     };
 }
 
-/* Both roles, both forms: characteristics NULL is refused before anything
- * else (and the out handle cleared); a registrar value that is not a live
- * registrar likewise. */
-static NTSTATUS register_any(const nmr_registrar *registrar, const void *chars,
-                             nmr_side side, PVOID context, PHANDLE out)
+/* Both roles, both forms, one side at a time (side is a constant in each
+ * instantiation below, so its characteristics are read straight into
+ * registers).  Every refusal clears the out handle first (when there is
+ * one) and returns STATUS_INVALID_PARAMETER: characteristics or out
+ * handle NULL, characteristics not valid (R1), a registrar value that is
+ * not a live registrar. */
+static inline __attribute__((always_inline)) NTSTATUS
+register_side(const nmr_registrar *registrar, const void *chars, nmr_side side,
+              PVOID context, PHANDLE out, const char *fn, const void *site)
 {
-    uint64_t key;
-    if (chars == NULL || nmr_registrar_acquire(registrar, &key) != 0) {
-        if (out != NULL)
-            *out = NULL;
+    NMR_VERIFY_IRQL_AT(fn, NMR_PASSIVE_LEVEL, site);
+    if (out != NULL)
+        *out = NULL;
+    if (chars == NULL || out == NULL)
         return STATUS_INVALID_PARAMETER;
-    }
     reg_desc d = side == NMR_CLIENT ? client_desc(chars) : provider_desc(chars);
-    return reg_register_in(key, &d, context, out);
+    uint64_t key;
+    if (!desc_valid(&d) || nmr_registrar_acquire(registrar, &key) != 0)
+        return STATUS_INVALID_PARAMETER;
+    return reg_register(key, &d, context, out);
+}
+
+static __attribute__((noinline)) NTSTATUS
+register_client(const nmr_registrar *registrar, const void *chars, PVOID context, PHANDLE out,
+                const char *fn, const void *site)
+{
+    return register_side(registrar, chars, NMR_CLIENT, context, out, fn, site);
+}
+
+static __attribute__((noinline)) NTSTATUS
+register_provider(const nmr_registrar *registrar, const void *chars, PVOID context,
+                  PHANDLE out, const char *fn, const void *site)
+{
+    return register_side(registrar, chars, NMR_PROVIDER, context, out, fn, site);
 }
 
 NTSTATUS NmrRegisterClient(PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
                            PVOID ClientContext, PHANDLE NmrClientHandle)
 {
-    NMR_VERIFY_IRQL("NmrRegisterClient", NMR_PASSIVE_LEVEL);
-    return register_any(NULL, ClientCharacteristics, NMR_CLIENT, ClientContext,
-                        NmrClientHandle);
+    return register_client(NULL, ClientCharacteristics, ClientContext, NmrClientHandle,
+                           "NmrRegisterClient", __builtin_return_address(0));
 }
 
 NTSTATUS NmrRegisterProvider(PNPI_PROVIDER_CHARACTERISTICS ProviderCharacteristics,
                              PVOID ProviderContext, PHANDLE NmrProviderHandle)
 {
-    NMR_VERIFY_IRQL("NmrRegisterProvider", NMR_PASSIVE_LEVEL);
-    return register_any(NULL, ProviderCharacteristics, NMR_PROVIDER, ProviderContext,
-                        NmrProviderHandle);
+    return register_provider(NULL, ProviderCharacteristics, ProviderContext, NmrProviderHandle,
+                             "NmrRegisterProvider", __builtin_return_address(0));
 }
 
 NTSTATUS nmr_register_client_ex(nmr_registrar *registrar,
                                 PNPI_CLIENT_CHARACTERISTICS ClientCharacteristics,
                                 PVOID ClientContext, PHANDLE NmrClientHandle)
 {
-    NMR_VERIFY_IRQL("nmr_register_client_ex", NMR_PASSIVE_LEVEL);
-    return register_any(registrar, ClientCharacteristics, NMR_CLIENT, ClientContext,
-                        NmrClientHandle);
+    return register_client(registrar, ClientCharacteristics, ClientContext, NmrClientHandle,
+                           "nmr_register_client_ex", __builtin_return_address(0));
 }
 
 NTSTATUS nmr_register_provider_ex(nmr_registrar *registrar,
                                   PNPI_PROVIDER_CHARACTERISTICS ProviderCharacteristics,
                                   PVOID ProviderContext, PHANDLE NmrProviderHandle)
 {
-    NMR_VERIFY_IRQL("nmr_register_provider_ex", NMR_PASSIVE_LEVEL);
-    return register_any(registrar, ProviderCharacteristics, NMR_PROVIDER,
-                        ProviderContext, NmrProviderHandle);
+    return register_provider(registrar, ProviderCharacteristics, ProviderContext,
+                             NmrProviderHandle, "nmr_register_provider_ex",
+                             __builtin_return_address(0));
 }
 
 NTSTATUS NmrDeregisterClient(HANDLE NmrClientHandle)
 {
-    NMR_VERIFY_IRQL("NmrDeregisterClient", NMR_DISPATCH_LEVEL);
-    return reg_deregister(NmrClientHandle, NMR_CLIENT);
+    return reg_deregister(NmrClientHandle, NMR_CLIENT, "NmrDeregisterClient",
+                          __builtin_return_address(0));
 }
 
 NTSTATUS NmrDeregisterProvider(HANDLE NmrProviderHandle)
 {
-    NMR_VERIFY_IRQL("NmrDeregisterProvider", NMR_DISPATCH_LEVEL);
-    return reg_deregister(NmrProviderHandle, NMR_PROVIDER);
+    return reg_deregister(NmrProviderHandle, NMR_PROVIDER, "NmrDeregisterProvider",
+                          __builtin_return_address(0));
 }
 
 NTSTATUS NmrWaitForClientDeregisterComplete(HANDLE NmrClientHandle)
 {
-    NMR_VERIFY_IRQL("NmrWaitForClientDeregisterComplete", NMR_APC_LEVEL);
-    return reg_wait(NmrClientHandle, NMR_CLIENT, -1);
+    return reg_wait(NmrClientHandle, NMR_CLIENT, -1, "NmrWaitForClientDeregisterComplete",
+                    __builtin_return_address(0));
 }
 
 NTSTATUS NmrWaitForProviderDeregisterComplete(HANDLE NmrProviderHandle)
 {
-    NMR_VERIFY_IRQL("NmrWaitForProviderDeregisterComplete", NMR_APC_LEVEL);
-    return reg_wait(NmrProviderHandle, NMR_PROVIDER, -1);
+    return reg_wait(NmrProviderHandle, NMR_PROVIDER, -1, "NmrWaitForProviderDeregisterComplete",
+                    __builtin_return_address(0));
 }
 
 NTSTATUS nmr_wait_client_timeout(HANDLE NmrClientHandle, ULONG timeout_ms)
 {
-    NMR_VERIFY_IRQL("nmr_wait_client_timeout", NMR_APC_LEVEL);
-    return reg_wait(NmrClientHandle, NMR_CLIENT, (long long)timeout_ms);
+    return reg_wait(NmrClientHandle, NMR_CLIENT, (long long)timeout_ms, "nmr_wait_client_timeout",
+                    __builtin_return_address(0));
 }
 
 NTSTATUS nmr_wait_provider_timeout(HANDLE NmrProviderHandle, ULONG timeout_ms)
 {
-    NMR_VERIFY_IRQL("nmr_wait_provider_timeout", NMR_APC_LEVEL);
-    return reg_wait(NmrProviderHandle, NMR_PROVIDER, (long long)timeout_ms);
+    return reg_wait(NmrProviderHandle, NMR_PROVIDER, (long long)timeout_ms,
+                    "nmr_wait_provider_timeout", __builtin_return_address(0));
 }
