@@ -120,17 +120,18 @@ static counters *counters_or_fallback(void)
 static void *alloc_counted(size_t align, size_t size)
 {
     counters *c = counters_or_fallback();
-    if (should_fail(c))
-        return NULL;
     void *p = NULL;
-    if (align == 0)
-        p = sys_malloc(size);
-    else if (posix_memalign(&p, align, size) != 0)
-        p = NULL;
-    if (p == NULL)
+    if (!should_fail(c)) {
+        if (align == 0)
+            p = sys_malloc(size);
+        else if (posix_memalign(&p, align, size) != 0)
+            p = NULL;
+    }
+    if (p == NULL) {
+        nmr_alloc_bump_(&c->unlive, 1); /* an attempt without a block */
         return NULL;
+    }
     memset(p, 0, size);
-    nmr_alloc_bump_(&c->blocks, 1);
     nmr_alloc_bump_(&c->bytes, (long)size);
     return p;
 }
@@ -150,7 +151,7 @@ void nmr_free(void *p, size_t size)
     if (p == NULL)
         return;
     counters *c = counters_or_fallback();
-    nmr_alloc_bump_(&c->blocks, -1);
+    nmr_alloc_bump_(&c->unlive, 1);
     nmr_alloc_bump_(&c->bytes, -(long)size);
     free(p);
 }
@@ -160,9 +161,18 @@ void nmr_free_aligned(void *p, size_t size)
     nmr_free(p, size); /* posix_memalign memory is freed with free() */
 }
 
+/* An attempt of infrastructure: counted, never a live block. */
+static int persistent_fails(void)
+{
+    counters *c = counters_or_fallback();
+    int fails = should_fail(c);
+    nmr_alloc_bump_(&c->unlive, 1);
+    return fails;
+}
+
 void *nmr_alloc_persistent(size_t size)
 {
-    if (should_fail(counters_or_fallback()))
+    if (persistent_fails())
         return NULL;
     void *p = sys_malloc(size);
     if (p != NULL)
@@ -172,7 +182,7 @@ void *nmr_alloc_persistent(size_t size)
 
 void *nmr_alloc_persistent_aligned(size_t align, size_t size)
 {
-    if (should_fail(counters_or_fallback()))
+    if (persistent_fails())
         return NULL;
     void *p = NULL;
     if (posix_memalign(&p, align, size) != 0)
@@ -202,18 +212,29 @@ long nmr_alloc_fail_remaining(void)
     return atomic_load_explicit(&fail_countdown, memory_order_relaxed);
 }
 
-/* Sum one field over every thread's block. */
-static long sum(size_t offset)
+/* Sum one field over every thread's block, less another (minus: an
+ * offset, or (size_t)-1 for none), in one pass under the lock. */
+static long sum_less(size_t plus, size_t minus)
 {
     long total = 0;
     pthread_mutex_lock(&registry_lock);
-    for (counters *c = all_blocks; c != NULL; c = c->next)
-        total += atomic_load_explicit((_Atomic long *)((char *)c + offset),
-                                      memory_order_relaxed);
+    for (counters *c = all_blocks; c != NULL; c = c->next) {
+        total += atomic_load_explicit((_Atomic long *)((char *)c + plus), memory_order_relaxed);
+        if (minus != (size_t)-1)
+            total -= atomic_load_explicit((_Atomic long *)((char *)c + minus),
+                                          memory_order_relaxed);
+    }
     pthread_mutex_unlock(&registry_lock);
-    total += atomic_load_explicit((_Atomic long *)((char *)&nmr_alloc_fallback_ + offset),
-                                  memory_order_relaxed);
+    counters *f = &nmr_alloc_fallback_;
+    total += atomic_load_explicit((_Atomic long *)((char *)f + plus), memory_order_relaxed);
+    if (minus != (size_t)-1)
+        total -= atomic_load_explicit((_Atomic long *)((char *)f + minus), memory_order_relaxed);
     return total;
+}
+
+static long sum(size_t offset)
+{
+    return sum_less(offset, (size_t)-1);
 }
 
 unsigned long nmr_alloc_count(void)
@@ -223,7 +244,7 @@ unsigned long nmr_alloc_count(void)
 
 long nmr_alloc_live(void)
 {
-    return sum(offsetof(counters, blocks));
+    return sum_less(offsetof(counters, attempts), offsetof(counters, unlive));
 }
 
 long nmr_alloc_live_bytes(void)

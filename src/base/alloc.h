@@ -22,7 +22,11 @@ void nmr_free_aligned(void *p, size_t size);
  * Each thread adds to its own block with plain relaxed stores (one
  * writer); readers sum the blocks. */
 struct nmr_alloc_counters {
-    _Atomic long attempts, blocks, bytes;    /* written by one thread only */
+    /* written by one thread only.  Live blocks = attempts - unlive:
+     * unlive counts every attempt that left no live block (a failure, an
+     * allocation of infrastructure) and every free, so a successful
+     * allocation bumps one counter, not two. */
+    _Atomic long attempts, unlive, bytes;
     struct nmr_alloc_counters *next;         /* all blocks; alloc.c's lock */
     struct nmr_alloc_counters *next_spare;   /* blocks of exited threads */
 };
@@ -62,15 +66,16 @@ static inline int nmr_alloc_slot_object(void)
     nmr_alloc_bump_(&c->attempts, 1);
     if (__builtin_expect(atomic_load_explicit(&nmr_alloc_fail_armed_,
                                               memory_order_relaxed) != 0, 0) &&
-        nmr_alloc_armed_fails_())
+        nmr_alloc_armed_fails_()) {
+        nmr_alloc_bump_(&c->unlive, 1);
         return -1;
-    nmr_alloc_bump_(&c->blocks, 1);
+    }
     return 0;
 }
 
 static inline void nmr_free_slot_object(void)
 {
-    nmr_alloc_bump_(&nmr_alloc_counters_()->blocks, -1);
+    nmr_alloc_bump_(&nmr_alloc_counters_()->unlive, 1);
 }
 
 /* Infrastructure that lives as long as the process or its table (handle

@@ -59,21 +59,8 @@ typedef nmr_slot slot;
 _Static_assert(sizeof(slot) == 128, "two cache lines per slot, the object's included");
 _Static_assert(offsetof(slot, object) == 16, "the object follows the word");
 
-#if defined(__SANITIZE_ADDRESS__)
-#define NMR_HANDLE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NMR_HANDLE_ASAN 1
-#endif
-#endif
-#ifdef NMR_HANDLE_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(s) ASAN_POISON_MEMORY_REGION((s)->object, NMR_HANDLE_OBJECT_MAX)
-#define UNPOISON(s) ASAN_UNPOISON_MEMORY_REGION((s)->object, NMR_HANDLE_OBJECT_MAX)
-#else
-#define POISON(s) ((void)(s))
-#define UNPOISON(s) ((void)(s))
-#endif
+#define POISON(s) NMR_HANDLE_POISON_(s)
+#define UNPOISON(s) NMR_HANDLE_UNPOISON_(s)
 
 /* The chunks (handle.h: nmr_handle_chunks_, for the inline lookup). */
 #define chunks nmr_handle_chunks_
@@ -178,17 +165,14 @@ static int pop_global(uint32_t *index)
  * between the cache and the shared stack CACHE_BATCH at a time; a thread's
  * cache goes back to the shared stack when the thread exits.
  */
-#define CACHE_MAX 64
+#define CACHE_MAX NMR_HANDLE_CACHE_MAX
 #define CACHE_BATCH 32
 
-typedef struct slot_cache {
-    uint32_t n;
-    uint32_t room; /* CACHE_MAX once the thread-exit hook is registered,
-                      0 before: one compare serves both checks of a push */
-    slot *s[CACHE_MAX]; /* the slots themselves: no table walk to reuse one */
-} slot_cache;
+typedef nmr_slot_cache slot_cache;
 
-static _Thread_local slot_cache cache;
+/* handle.h's inline reserve pops from it too */
+#define cache nmr_handle_cache_
+_Thread_local slot_cache nmr_handle_cache_;
 static pthread_key_t cache_key;
 static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
 
@@ -347,10 +331,8 @@ static slot *quarantine_take(void)
 #define recycle(s) push_free(s)
 #endif
 
-void *nmr_handle_reserve(void)
+void *nmr_handle_reserve_refill_(void)
 {
-    if (nmr_alloc_slot_object() != 0)
-        return NULL;
     slot *s = pop_free();
     if (s == NULL) {
         nmr_free_slot_object();

@@ -26,6 +26,8 @@
 
 #include <netioddk.h>
 #include <assert.h>
+
+#include "base/alloc.h"
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,12 +82,56 @@ static inline nmr_slot *nmr_handle_slot_(const struct nmr_object *obj)
 #define NMR_HANDLE_KIND_MASK ((uint64_t)3 << NMR_HANDLE_KIND_SHIFT)
 #define NMR_HANDLE_GEN_SHIFT 32
 
+/* ASan builds poison the object bytes of a free slot (handle.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#define NMR_HANDLE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NMR_HANDLE_ASAN 1
+#endif
+#endif
+#ifdef NMR_HANDLE_ASAN
+#include <sanitizer/asan_interface.h>
+#define NMR_HANDLE_POISON_(s) ASAN_POISON_MEMORY_REGION((s)->object, NMR_HANDLE_OBJECT_MAX)
+#define NMR_HANDLE_UNPOISON_(s) ASAN_UNPOISON_MEMORY_REGION((s)->object, NMR_HANDLE_OBJECT_MAX)
+#else
+#define NMR_HANDLE_POISON_(s) ((void)(s))
+#define NMR_HANDLE_UNPOISON_(s) ((void)(s))
+#endif
+
+/* The per-thread cache of free slots (handle.c explains it); here for
+ * the inline reserve below. */
+#define NMR_HANDLE_CACHE_MAX 64
+typedef struct nmr_slot_cache {
+    uint32_t n;
+    uint32_t room; /* NMR_HANDLE_CACHE_MAX once the thread-exit hook is
+                      registered, 0 before: one compare serves both checks
+                      of a push */
+    nmr_slot *s[NMR_HANDLE_CACHE_MAX]; /* the slots: no table walk to reuse one */
+} nmr_slot_cache;
+extern _Thread_local nmr_slot_cache nmr_handle_cache_;
+
+/* handle.c: the cache is empty; the allocation is counted already (and
+ * uncounted again on failure). */
+void *nmr_handle_reserve_refill_(void);
+
 /* The bytes (NMR_HANDLE_OBJECT_MAX, not cleared: the caller initialises
  * every field) of an object in a free slot, that no handle names yet:
  * lookups refuse it until nmr_handle_publish.  Counted as an allocation
  * (base/alloc.h: fault injection may fail it, and it is live until its
- * slot is recycled).  NULL when it failed or the table could not grow. */
-void *nmr_handle_reserve(void);
+ * slot is recycled).  NULL when it failed or the table could not grow.
+ * Inline: a registration and a binding each start here. */
+static inline void *nmr_handle_reserve(void)
+{
+    if (nmr_alloc_slot_object() != 0)
+        return NULL;
+    nmr_slot_cache *c = &nmr_handle_cache_;
+    if (__builtin_expect(c->n == 0, 0))
+        return nmr_handle_reserve_refill_();
+    nmr_slot *s = c->s[--c->n];
+    NMR_HANDLE_UNPOISON_(s);
+    return s->object;
+}
 /* Give back a reserved object that was never published. */
 void nmr_handle_unreserve(struct nmr_object *obj);
 

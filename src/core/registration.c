@@ -344,7 +344,10 @@ reg_wait(HANDLE h, nmr_side side, long long timeout_ms, const char *fn, const vo
     if (timeout_ms >= 0)
         deadline = nmr_now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
 
-    if (NMR_TRACING())
+    /* A wait tells both its events or neither: those the tracing of its
+     * start says (a tracer that comes mid-wait sees the next one). */
+    int traced = NMR_TRACING();
+    if (traced)
         nmr_trace_registration(NMR_EVENT_WAIT_START, r, 0);
     nmr_npi_lock(npi);
     if (__builtin_expect(r->state == NMR_REG_DEREGISTERING && r->live_bindings == 0, 1)) {
@@ -358,7 +361,7 @@ reg_wait(HANDLE h, nmr_side side, long long timeout_ms, const char *fn, const vo
     uint64_t registrar = npi->registrar;
     nmr_npi_unlock(npi);
 
-    if (NMR_TRACING())
+    if (traced)
         nmr_trace_registration(NMR_EVENT_WAIT_END, r, s);
     if (s == STATUS_SUCCESS) {
         nmr_registrar_release(registrar); /* the registration's count */
