@@ -146,7 +146,7 @@ static int run_cleanups(nmr_binding *b, nmr_binding *next)
     /* One frame serves both cleanups: between the two calls this thread
      * runs no other code, so what the frame says is true throughout. */
     nmr_frame f;
-    nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_CLEANUP);
+    nmr_callstack_push(&f, b, NMR_CB_CLEANUP);
     for (int side = 0; side < 2; side++) {
         nmr_cleanup_fn *fn = b->reg[side]->cleanup;
         if (fn == NULL)
@@ -247,14 +247,30 @@ int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next)
         if (side >= 0)
             nmr_npi_unlock(npi);
     }
+    /* One frame serves both detach calls, as one serves both cleanups:
+     * from the first call until the last has returned this thread owns
+     * the binding's detach, so what the frame says stays true in between
+     * (R20: a wait for either registration, from a hook that runs there,
+     * could not end).  It is popped as soon as the last call returns,
+     * before anything of that half is told. */
+    nmr_frame f;
+    int framed = 0;
     while (side >= 0) { /* lock not held; half `side` is CALLING */
         if (NMR_TRACING())
             nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0);
-        nmr_frame f;
-        nmr_callstack_push(&f, b, b->reg[0], b->reg[1], NMR_CB_DETACH);
-        nmr_callstack_verify(&f, side, (const void *)(uintptr_t)b->reg[side]->detach);
-        NTSTATUS s = b->reg[side]->detach(b->ctx[side]);
-        nmr_callstack_pop(&f);
+        if (!framed) {
+            nmr_callstack_push(&f, b, NMR_CB_DETACH);
+            framed = 1;
+        }
+        nmr_detach_fn *fn = b->reg[side]->detach;
+        nmr_callstack_verify(&f, side, (const void *)(uintptr_t)fn);
+        NTSTATUS s = fn(b->ctx[side]);
+        if (side == NMR_PROVIDER) { /* the last call there is */
+            nmr_callstack_pop(&f);
+            framed = 0;
+        } else {
+            nmr_callstack_end_call(&f);
+        }
         /* a schedule explorer may run another thread here, before the
          * status is read: a completion from it lands in the window R15
          * names (the half is still CALLING) */
@@ -285,6 +301,8 @@ int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next)
             nmr_npi_unlock(npi);
     }
     /* lock held */
+    if (framed) /* not reached: the provider half is always called last */
+        nmr_callstack_pop(&f);
     int ready = ready_for_cleanup_locked(b);
     int next_side = -1;
     if (!ready && next != NULL)
@@ -329,7 +347,7 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
             if (NMR_TRACING())
                 nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
             nmr_frame f;
-            nmr_callstack_push(&f, b, client, provider, NMR_CB_CLIENT_ATTACH);
+            nmr_callstack_push(&f, b, NMR_CB_CLIENT_ATTACH);
             nmr_callstack_verify(&f, NMR_CLIENT, (const void *)(uintptr_t)client->attach.client);
             s = client->attach.client(h, client->context, provider->instance);
             nmr_callstack_pop(&f);
@@ -416,7 +434,7 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
     struct nmr_object *o = NULL;
     int inside;
     if (top != NULL && top->what == NMR_CB_CLIENT_ATTACH &&
-        nmr_handle_is(&((const nmr_binding *)top->binding)->obj, NmrBindingHandle)) {
+        nmr_handle_is(&top->binding->obj, NmrBindingHandle)) {
         b = (nmr_binding *)(uintptr_t)top->binding;
         inside = 1;
     } else {
@@ -449,7 +467,7 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
     const VOID *pdispatch = NULL;
     nmr_frame f;
     b->in_provider_attach = 1;
-    nmr_callstack_push(&f, b, client, provider, NMR_CB_PROVIDER_ATTACH);
+    nmr_callstack_push(&f, b, NMR_CB_PROVIDER_ATTACH);
     nmr_callstack_verify(&f, NMR_PROVIDER, (const void *)(uintptr_t)provider->attach.provider);
     s = provider->attach.provider(NmrBindingHandle, provider->context,
                                   client->instance, ClientBindingContext,

@@ -14,7 +14,7 @@
 _Thread_local nmr_frame *nmr_callstack_top;
 void nmr_callstack_push_queue(nmr_frame *f, struct nmr_binding *const *head)
 {
-    nmr_callstack_push(f, NULL, NULL, NULL, NMR_CB_QUEUE);
+    nmr_callstack_push(f, NULL, NMR_CB_QUEUE);
     f->queue = head;
 }
 
@@ -51,7 +51,8 @@ int nmr_callstack_inside_registration(const void *reg)
             for (const nmr_binding *b = *f->queue; b != NULL; b = b->work_next)
                 if (b->reg[NMR_CLIENT] == reg || b->reg[NMR_PROVIDER] == reg)
                     return 1;
-        } else if (f->reg[0] == reg || f->reg[1] == reg) {
+        } else if (f->binding->reg[NMR_CLIENT] == reg ||
+                   f->binding->reg[NMR_PROVIDER] == reg) {
             return 1;
         }
     }

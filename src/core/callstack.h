@@ -42,8 +42,11 @@ struct nmr_binding;
 
 typedef struct nmr_frame {
     struct nmr_frame *up;
-    const void *binding;
-    const void *reg[2]; /* the binding's client and provider registrations */
+    /* The binding whose callback runs (NULL for a queue frame).  Its
+     * registrations are read through it (b->reg[], set before the binding
+     * is published and never changed): the thread that pushed the frame
+     * holds a reference on the binding until it pops it. */
+    const struct nmr_binding *binding;
     struct nmr_binding *const *queue; /* NMR_CB_QUEUE: the list's head */
     nmr_callback what;
     /* the verifier's part: set by nmr_callstack_verify, checked by pop */
@@ -57,13 +60,10 @@ typedef struct nmr_frame {
  * every callback. */
 extern _Thread_local nmr_frame *nmr_callstack_top;
 
-static inline void nmr_callstack_push(nmr_frame *f, const void *binding,
-                                      const void *client_reg, const void *provider_reg,
+static inline void nmr_callstack_push(nmr_frame *f, const struct nmr_binding *binding,
                                       nmr_callback what)
 {
     f->binding = binding;
-    f->reg[0] = client_reg;
-    f->reg[1] = provider_reg;
     f->what = what;
     f->v.on = 0;
     f->up = nmr_callstack_top;
