@@ -57,10 +57,23 @@ nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
     nmr_binding *b = nmr_handle_reserve();
     if (b == NULL)
         return NULL;
-    /* Every field: the slot's bytes are not cleared; the fields not named
-     * are zero (contexts, dispatch tables, stamps, both halves IDLE, the
-     * offering thread's flags; obj is publish's). */
-    *b = (nmr_binding){.reg = {[NMR_CLIENT] = client, [NMR_PROVIDER] = provider}};
+    /* The slot's bytes are not cleared: every field is set here, or before
+     * anyone reads it (obj by publish, link[] by the list insertions
+     * below, work_next again by the creator as it queues the binding).
+     * Contexts, stamps and the offering thread's flags are zero; the
+     * states are the init path's.  Field by field: a compound literal
+     * would clear all the bytes first. */
+    b->reg[NMR_CLIENT] = client;
+    b->reg[NMR_PROVIDER] = provider;
+    b->work_next = NULL;
+    b->ctx[NMR_CLIENT] = NULL;
+    b->ctx[NMR_PROVIDER] = NULL;
+    b->since[NMR_CLIENT] = 0;
+    b->since[NMR_PROVIDER] = 0;
+    b->provider_attached = 0;
+    b->in_provider_attach = 0;
+    b->provider_declined = 0;
+    nmr_binding_init_state(b); /* the init path: CREATED, halves IDLE */
     (void)nmr_handle_publish(&b->obj, NMR_HANDLE_BINDING, binding_destroy);
     nmr_handle_get(&client->obj);
     nmr_handle_get(&provider->obj);
@@ -69,7 +82,6 @@ nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
         nmr_list_add_tail(&b->reg[side]->bindings, &b->link[side]);
         b->reg[side]->live_bindings++;
     }
-    nmr_binding_init_state(b); /* the init path: CREATED, halves IDLE */
     return b;
 }
 
@@ -461,7 +473,6 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
     nmr_reg *client = b->reg[NMR_CLIENT];
     nmr_reg *provider = b->reg[NMR_PROVIDER];
     b->ctx[NMR_CLIENT] = ClientBindingContext;
-    b->dispatch[NMR_CLIENT] = ClientDispatch;
 
     PVOID pctx = NULL;
     const VOID *pdispatch = NULL;
@@ -477,7 +488,6 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
     if (s == STATUS_SUCCESS) {
         b->provider_attached = 1;
         b->ctx[NMR_PROVIDER] = pctx;
-        b->dispatch[NMR_PROVIDER] = pdispatch;
         *ProviderBindingContext = pctx;
         *ProviderDispatch = pdispatch;
     } else {

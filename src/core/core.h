@@ -156,8 +156,9 @@ typedef struct nmr_binding {
     nmr_reg *reg[2];               /* client, provider (referenced) */
     nmr_link link[2];              /* in reg[side]->bindings      [npi] */
     struct nmr_binding *work_next; /* a thread's private to-do list */
-    PVOID ctx[2];                  /* binding contexts by side */
-    const VOID *dispatch[2];       /* dispatch tables by side */
+    PVOID ctx[2];                  /* binding contexts by side (the
+                                      dispatch tables go straight to the
+                                      other side: nothing keeps them) */
     uint32_t since[2];             /* nmr_stamp_ms() when each half's
                                       detach callback was called, 0 if not
                                       (clock.h; for introspection)  [npi] */
@@ -245,13 +246,14 @@ static inline void nmr_reg_init_state(nmr_reg *r)
     r->state = NMR_REG_ACTIVE;
 }
 
-/* The first state of a new binding (create_locked).  Its halves are IDLE
- * already: create_locked zeroes every field it does not name, and IDLE
- * is 0. */
+/* The first state of a new binding and of its two halves (create_locked,
+ * before the binding is published or listed). */
 static inline void nmr_binding_init_state(nmr_binding *b)
 {
-    _Static_assert(NMR_H_IDLE == 0, "a zeroed binding has both halves IDLE");
     b->state = NMR_B_CREATED;
+    b->half[NMR_CLIENT] = NMR_H_IDLE;
+    b->half[NMR_PROVIDER] = NMR_H_IDLE;
+    b->npi_spare = 0;
 }
 
 /* r->state = to, NPI lock held (NMR_REG_TRANSITIONS). */
