@@ -38,6 +38,10 @@
 
 #include <assert.h>
 
+/* A helper of the hot path, inlined into its callers whatever the
+ * compiler's estimate: the call, its prologue and the arguments' moves
+ * cost more than the body. */
+#define NMR_HOT_INLINE static inline __attribute__((always_inline))
 
 /* The last reference is gone; handle.c recycles the binding's bytes with
  * its slot. */
@@ -87,7 +91,7 @@ nmr_binding *nmr_binding_create_locked(nmr_reg *client, nmr_reg *provider)
 
 /* Under the lock: the binding is gone from both registrations; wake a wait
  * that was waiting for the last one (R18). */
-static void unlink_locked(nmr_binding *b)
+NMR_HOT_INLINE void unlink_locked(nmr_binding *b)
 {
     nmr_npi_assert_held(nmr_binding_npi(b));
     nmr_binding_set_state(b, NMR_B_GONE);
@@ -151,7 +155,7 @@ int nmr_binding_begin_detach_locked(nmr_binding *b)
  * critical section that unlinks b also begins next's detach (next: see
  * nmr_binding_detach); returns what nmr_binding_begin_detach_locked said
  * of next, or -1 without one. */
-static int run_cleanups(nmr_binding *b, nmr_binding *next)
+NMR_HOT_INLINE int run_cleanups(nmr_binding *b, nmr_binding *next)
 {
     if (NMR_TRACING())
         nmr_trace_binding(NMR_EVENT_CLEANUP, b, -1, 0);
