@@ -88,7 +88,8 @@ static void register_rollback(nmr_reg *r, nmr_binding *todo)
 
 /* Register d (valid, R1) in the registrar of key `registrar`, on which
  * the caller holds one count (registrar.h): kept by the registration on
- * success, dropped here on failure.  *out is NULL already.  Inline in each
+ * success, dropped here on failure.  *out is set here: the handle, or NULL
+ * on failure.  Inline in each
  * side's instantiation (register_side), so d never reaches memory. */
 static inline __attribute__((always_inline)) NTSTATUS
 reg_register(uint64_t registrar, const reg_desc *d, PVOID context, PHANDLE out)
@@ -97,11 +98,13 @@ reg_register(uint64_t registrar, const reg_desc *d, PVOID context, PHANDLE out)
      * (published) only once it is listed, below. */
     nmr_reg *r = nmr_handle_reserve();
     if (r == NULL) {
+        *out = NULL;
         nmr_registrar_release(registrar);
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     nmr_npi *npi = nmr_npi_get(registrar, d->instance->NpiId);
     if (npi == NULL) {
+        *out = NULL;
         nmr_handle_unreserve(&r->obj);
         nmr_registrar_release(registrar);
         return STATUS_INSUFFICIENT_RESOURCES;
@@ -404,7 +407,7 @@ static reg_desc provider_desc(const NPI_PROVIDER_CHARACTERISTICS *p)
 
 /* Both roles, both forms, one side at a time (side is a constant in each
  * instantiation below, so its characteristics are read straight into
- * registers).  Every refusal clears the out handle first (when there is
+ * registers).  Every refusal clears the out handle (when there is
  * one) and returns STATUS_INVALID_PARAMETER: characteristics or out
  * handle NULL, characteristics not valid (R1), a registrar value that is
  * not a live registrar. */
@@ -413,15 +416,19 @@ register_side(const nmr_registrar *registrar, const void *chars, nmr_side side,
               PVOID context, PHANDLE out, const char *fn, const void *site)
 {
     NMR_VERIFY_IRQL_AT(fn, NMR_PASSIVE_LEVEL, site);
-    if (out != NULL)
-        *out = NULL;
-    if (chars == NULL || out == NULL)
+    if (out == NULL)
         return STATUS_INVALID_PARAMETER;
-    reg_desc d = side == NMR_CLIENT ? client_desc(chars) : provider_desc(chars);
     uint64_t key;
+    if (chars == NULL)
+        goto refused;
+    reg_desc d = side == NMR_CLIENT ? client_desc(chars) : provider_desc(chars);
     if (!desc_valid(&d) || nmr_registrar_acquire(registrar, &key) != 0)
-        return STATUS_INVALID_PARAMETER;
+        goto refused;
+    /* *out is written once: the handle (R7), or NULL on failure */
     return reg_register(key, &d, context, out);
+refused:
+    *out = NULL;
+    return STATUS_INVALID_PARAMETER;
 }
 
 static __attribute__((noinline)) NTSTATUS
