@@ -364,6 +364,7 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
                 nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
             nmr_frame f;
             nmr_callstack_push(&f, b, NMR_CB_CLIENT_ATTACH);
+            f.handle = h; /* NmrClientAttachProvider's fast test */
             nmr_callstack_verify(&f, NMR_CLIENT, (const void *)(uintptr_t)client->attach.client);
             s = client->attach.client(h, client->context, provider->instance);
             nmr_callstack_pop(&f);
@@ -432,48 +433,22 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
     }
 }
 
-NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingContext,
-                                 const VOID *ClientDispatch,
-                                 PVOID *ProviderBindingContext,
-                                 const VOID **ProviderDispatch)
+/* NmrClientAttachProvider once its handle names binding b, its output
+ * pointers are not NULL and this thread is inside b's ClientAttachProvider
+ * (R8): the offering thread (this one) holds a reference on b for the
+ * whole offer and alone writes the fields below until the offer ends, so
+ * they need no lock.  verify: the verifier was on when the call came in
+ * (it is never turned off again); without it, nothing here calls out
+ * before the provider's callback, so the arguments stay in the registers
+ * they came in and only what the end needs is saved. */
+NMR_HOT_INLINE NTSTATUS attach_provider_body(nmr_binding *b, HANDLE NmrBindingHandle,
+                                             PVOID ClientBindingContext,
+                                             const VOID *ClientDispatch,
+                                             PVOID *ProviderBindingContext,
+                                             const VOID **ProviderDispatch, int verify)
 {
-    NMR_VERIFY_IRQL("NmrClientAttachProvider", NMR_PASSIVE_LEVEL);
-    /* The usual call comes straight from the ClientAttachProvider of this
-     * binding, whose frame is this thread's innermost: if the handle is
-     * that binding's handle, it is live and the offering thread (this one)
-     * holds a reference on it for the whole offer, so no lookup and no
-     * reference of our own are needed (the handle's generation tells an
-     * earlier life of the slot apart, R28).  Anything else takes the
-     * validated lookup. */
-    const nmr_frame *top = nmr_callstack_top;
-    nmr_binding *b;
-    struct nmr_object *o = NULL;
-    int inside;
-    if (top != NULL && top->what == NMR_CB_CLIENT_ATTACH &&
-        nmr_handle_is(&top->binding->obj, NmrBindingHandle)) {
-        b = (nmr_binding *)(uintptr_t)top->binding;
-        inside = 1;
-    } else {
-        o = nmr_handle_ref(NmrBindingHandle, NMR_HANDLE_BINDING);
-        if (o == NULL)
-            return STATUS_INVALID_PARAMETER;
-        b = nmr_container_of(o, nmr_binding, obj);
-        inside = -1; /* not known yet: asked below, after the parameters */
-    }
-    NTSTATUS s;
-    if (ProviderBindingContext == NULL || ProviderDispatch == NULL) {
-        s = STATUS_INVALID_PARAMETER;
-        goto out;
-    }
-    /* R8: only on the thread inside this binding's ClientAttachProvider;
-     * the offering thread alone writes the fields below until the offer
-     * ends, so they need no lock. */
-    if (inside < 0)
-        inside = nmr_callstack_inside(b, NMR_CB_CLIENT_ATTACH);
-    if (!inside || b->provider_attached || b->in_provider_attach) {
-        s = STATUS_INVALID_DEVICE_STATE;
-        goto out;
-    }
+    if (b->provider_attached || b->in_provider_attach)
+        return STATUS_INVALID_DEVICE_STATE;
     nmr_reg *client = b->reg[NMR_CLIENT];
     nmr_reg *provider = b->reg[NMR_PROVIDER];
     b->ctx[NMR_CLIENT] = ClientBindingContext;
@@ -483,10 +458,11 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
     nmr_frame f;
     b->in_provider_attach = 1;
     nmr_callstack_push(&f, b, NMR_CB_PROVIDER_ATTACH);
-    nmr_callstack_verify(&f, NMR_PROVIDER, (const void *)(uintptr_t)provider->attach.provider);
-    s = provider->attach.provider(NmrBindingHandle, provider->context,
-                                  client->instance, ClientBindingContext,
-                                  ClientDispatch, &pctx, &pdispatch);
+    if (verify)
+        nmr_callstack_verify(&f, NMR_PROVIDER, (const void *)(uintptr_t)provider->attach.provider);
+    NTSTATUS s = provider->attach.provider(NmrBindingHandle, provider->context,
+                                           client->instance, ClientBindingContext,
+                                           ClientDispatch, &pctx, &pdispatch);
     nmr_callstack_pop(&f);
     b->in_provider_attach = 0;
     if (s == STATUS_SUCCESS) {
@@ -499,10 +475,82 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
         if (NMR_TRACING())
             nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_PROVIDER, s);
     }
-out:
+    return s;
+}
+
+static __attribute__((noinline)) NTSTATUS
+attach_provider(nmr_binding *b, HANDLE NmrBindingHandle, PVOID ClientBindingContext,
+                const VOID *ClientDispatch, PVOID *ProviderBindingContext,
+                const VOID **ProviderDispatch)
+{
+    return attach_provider_body(b, NmrBindingHandle, ClientBindingContext, ClientDispatch,
+                                ProviderBindingContext, ProviderDispatch, 0);
+}
+
+/* NmrClientAttachProvider when the fast test below did not pass, or with
+ * the verifier on (site: the caller, for the IRQL check): the validated
+ * lookup, and the checks in their order. */
+static NMR_COLD NTSTATUS attach_provider_checked(HANDLE NmrBindingHandle,
+                                                 PVOID ClientBindingContext,
+                                                 const VOID *ClientDispatch,
+                                                 PVOID *ProviderBindingContext,
+                                                 const VOID **ProviderDispatch,
+                                                 const void *site)
+{
+    int verify = nmr_verify_on();
+    NMR_VERIFY_IRQL_AT("NmrClientAttachProvider", NMR_PASSIVE_LEVEL, site);
+    const nmr_frame *top = nmr_callstack_top;
+    struct nmr_object *o = NULL;
+    nmr_binding *b;
+    if (top != NULL && top->what == NMR_CB_CLIENT_ATTACH && top->handle == NmrBindingHandle) {
+        b = (nmr_binding *)(uintptr_t)top->binding; /* as below */
+    } else {
+        o = nmr_handle_ref(NmrBindingHandle, NMR_HANDLE_BINDING);
+        if (o == NULL)
+            return STATUS_INVALID_PARAMETER;
+        b = nmr_container_of(o, nmr_binding, obj);
+    }
+    NTSTATUS s;
+    if (ProviderBindingContext == NULL || ProviderDispatch == NULL)
+        s = STATUS_INVALID_PARAMETER;
+    else if (o != NULL && !nmr_callstack_inside(b, NMR_CB_CLIENT_ATTACH)) /* R8 */
+        s = STATUS_INVALID_DEVICE_STATE;
+    else if (verify)
+        s = attach_provider_body(b, NmrBindingHandle, ClientBindingContext, ClientDispatch,
+                                 ProviderBindingContext, ProviderDispatch, 1);
+    else
+        s = attach_provider(b, NmrBindingHandle, ClientBindingContext, ClientDispatch,
+                            ProviderBindingContext, ProviderDispatch);
     if (o != NULL)
         nmr_handle_put(o);
     return s;
+}
+
+NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingContext,
+                                 const VOID *ClientDispatch,
+                                 PVOID *ProviderBindingContext,
+                                 const VOID **ProviderDispatch)
+{
+    /* The usual call comes straight from the ClientAttachProvider of this
+     * binding, whose frame is this thread's innermost: if the handle is
+     * the one that frame's callback got, it is the binding's live handle
+     * and the offering thread (this one) holds a reference on it for the
+     * whole offer (callstack.h), so no lookup and no reference of our own
+     * are needed (the handle's generation tells an earlier life of the
+     * slot apart, R28).  Anything else takes the validated lookup, and so
+     * does every call with the verifier on (its IRQL check and the
+     * callback's snapshot are made there).  Both are tail calls: this
+     * function saves nothing. */
+    const nmr_frame *top = nmr_callstack_top;
+    if (!nmr_verify_on() && top != NULL && top->what == NMR_CB_CLIENT_ATTACH &&
+        top->handle == NmrBindingHandle && ProviderBindingContext != NULL &&
+        ProviderDispatch != NULL)
+        return attach_provider((nmr_binding *)(uintptr_t)top->binding, NmrBindingHandle,
+                               ClientBindingContext, ClientDispatch, ProviderBindingContext,
+                               ProviderDispatch);
+    return attach_provider_checked(NmrBindingHandle, ClientBindingContext, ClientDispatch,
+                                   ProviderBindingContext, ProviderDispatch,
+                                   __builtin_return_address(0));
 }
 
 /* Nmr*DetachComplete for one side (R14, R15, R29). */

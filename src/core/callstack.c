@@ -11,7 +11,7 @@
 #include <assert.h>
 #include <stddef.h>
 
-_Thread_local nmr_frame *nmr_callstack_top;
+NMR_CALLSTACK_TLS nmr_frame *nmr_callstack_top;
 void nmr_callstack_push_queue(nmr_frame *f, struct nmr_binding *const *head)
 {
     nmr_callstack_push(f, NULL, NMR_CB_QUEUE);

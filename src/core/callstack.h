@@ -47,7 +47,15 @@ typedef struct nmr_frame {
      * is published and never changed): the thread that pushed the frame
      * holds a reference on the binding until it pops it. */
     const struct nmr_binding *binding;
-    struct nmr_binding *const *queue; /* NMR_CB_QUEUE: the list's head */
+    union {
+        struct nmr_binding *const *queue; /* NMR_CB_QUEUE: the list's head */
+        /* NMR_CB_CLIENT_ATTACH: the binding's handle, as its callback got
+         * it.  The offering thread holds a reference on the binding and
+         * nothing retires an OFFERING binding's handle, so it stays the
+         * binding's live handle while the frame is pushed: comparing with
+         * it is what nmr_handle_is would say (NmrClientAttachProvider). */
+        void *handle;
+    };
     nmr_callback what;
     /* the verifier's part: set by nmr_callstack_verify, checked by pop */
     const void *fn;   /* the callback */
@@ -57,8 +65,18 @@ typedef struct nmr_frame {
 
 /* The innermost frame of this thread (callstack.c); only the owning
  * thread reads or writes it.  Push and pop are inline: they run around
- * every callback. */
-extern _Thread_local nmr_frame *nmr_callstack_top;
+ * every callback.
+ *
+ * Initial-exec: one load from the GOT and one %fs-relative access, where
+ * the default model of position-independent code calls __tls_get_addr -
+ * and even when the linker turns that call into %fs arithmetic (a static
+ * link), the compiler had to plan for a call there, so every function
+ * reading the call stack kept its arguments in callee-saved registers
+ * around it.  The cost: these 8 bytes come from the static TLS block,
+ * which a dlopen of libnmr.so takes from glibc's surplus reserved for
+ * exactly this (hundreds of bytes; tests/dlclose covers the dlopen). */
+#define NMR_CALLSTACK_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+extern NMR_CALLSTACK_TLS nmr_frame *nmr_callstack_top;
 
 static inline void nmr_callstack_push(nmr_frame *f, const struct nmr_binding *binding,
                                       nmr_callback what)
