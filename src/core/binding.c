@@ -154,10 +154,11 @@ int nmr_binding_begin_detach_locked(nmr_binding *b)
 /* Cleanups (R16), then the binding handle dies.  No lock held.  The
  * critical section that unlinks b also begins next's detach (next: see
  * nmr_binding_detach); returns what nmr_binding_begin_detach_locked said
- * of next, or -1 without one. */
-NMR_HOT_INLINE int run_cleanups(nmr_binding *b, nmr_binding *next)
+ * of next, or -1 without one.  traced: NMR_TRACING() as the operation that
+ * runs them read it. */
+NMR_HOT_INLINE int run_cleanups(nmr_binding *b, nmr_binding *next, int traced)
 {
-    if (NMR_TRACING())
+    if (traced)
         nmr_trace_binding(NMR_EVENT_CLEANUP, b, -1, 0);
     /* One frame serves both cleanups: between the two calls this thread
      * runs no other code, so what the frame says is true throughout. */
@@ -230,11 +231,10 @@ static void report_detach_misuse(const nmr_binding *b, const deferred_misuse *m)
  * which no other thread takes for complete.  With nothing to tell, no
  * extra lock round trip.
  */
-static void finish_half_locked(nmr_binding *b, int side, const deferred_misuse *m,
-                               int nmisuse)
+NMR_HOT_INLINE void finish_half_locked(nmr_binding *b, int side, const deferred_misuse *m,
+                                       int nmisuse, int traced)
 {
     nmr_npi_assert_held(nmr_binding_npi(b));
-    int traced = NMR_TRACING();
     if (traced || nmisuse > 0) {
         nmr_half_set(b, side, NMR_H_COMPLETING);
         nmr_npi_unlock(nmr_binding_npi(b));
@@ -247,7 +247,11 @@ static void finish_half_locked(nmr_binding *b, int side, const deferred_misuse *
     nmr_half_set(b, side, NMR_H_COMPLETE);
 }
 
-int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next)
+/* nmr_binding_detach, with NMR_TRACING() read once at its start: a
+ * detach tells all of its events or none of them (a tracer installed
+ * meanwhile sees the next one's).  Inlined twice, for traced 0 and 1, so
+ * the untraced copy tests nothing. */
+NMR_HOT_INLINE int detach(nmr_binding *b, int started, nmr_binding *next, int traced)
 {
     nmr_npi *npi = nmr_binding_npi(b);
     assert(next == NULL || nmr_binding_npi(next) == npi);
@@ -272,7 +276,7 @@ int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next)
     nmr_frame f;
     int framed = 0;
     while (side >= 0) { /* lock not held; half `side` is CALLING */
-        if (NMR_TRACING())
+        if (traced)
             nmr_trace_binding(NMR_EVENT_DETACH_CALLED, b, side, 0);
         if (!framed) {
             nmr_callstack_push(&f, b, NMR_CB_DETACH);
@@ -310,7 +314,7 @@ int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next)
         if (s != STATUS_SUCCESS && s != STATUS_PENDING)
             misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_BAD_DETACH_STATUS, side, s};
         if (complete)
-            finish_half_locked(b, side, misuse, nmisuse);
+            finish_half_locked(b, side, misuse, nmisuse, traced);
         /* the next half begins in the section that ends this one */
         side = begin_half_locked(b, side + 1);
         if (side >= 0)
@@ -326,8 +330,20 @@ int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next)
     nmr_npi_unlock(npi);
 
     if (ready)
-        next_side = run_cleanups(b, next);
+        next_side = run_cleanups(b, next, traced);
     return next_side;
+}
+
+static NMR_COLD int detach_traced(nmr_binding *b, int started, nmr_binding *next)
+{
+    return detach(b, started, next, 1);
+}
+
+int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next)
+{
+    if (NMR_TRACING())
+        return detach_traced(b, started, next);
+    return detach(b, started, next, 0);
 }
 
 int nmr_binding_claim_offer_locked(nmr_binding *b)
@@ -338,6 +354,115 @@ int nmr_binding_claim_offer_locked(nmr_binding *b)
     assert(b->reg[0]->state == NMR_REG_ACTIVE && b->reg[1]->state == NMR_REG_ACTIVE);
     nmr_binding_set_state(b, NMR_B_OFFERING);
     return 1;
+}
+
+/* The ClientAttachProvider call of an offer, in its frame.  verify:
+ * nmr_verify_on(), read just before, as nmr_callstack_verify reads it. */
+NMR_HOT_INLINE NTSTATUS call_client_attach(nmr_binding *b, HANDLE h, int verify)
+{
+    nmr_reg *client = b->reg[NMR_CLIENT];
+    nmr_frame f;
+    if (verify) {
+        nmr_callstack_push(&f, b, NMR_CB_CLIENT_ATTACH);
+        nmr_callstack_verify(&f, NMR_CLIENT, (const void *)(uintptr_t)client->attach.client);
+    } else {
+        nmr_callstack_push_unverified(&f, b, NMR_CB_CLIENT_ATTACH);
+    }
+    f.handle = h; /* NmrClientAttachProvider's fast test */
+    NTSTATUS s = client->attach.client(h, client->context, b->reg[NMR_PROVIDER]->instance);
+    if (verify)
+        nmr_callstack_pop(&f);
+    else
+        nmr_callstack_pop_unverified(&f);
+    return s;
+}
+
+/*
+ * One offer of nmr_binding_offer_all: b is the head of the to-do list,
+ * claimed if nmr_binding_claim_offer_locked said so.  Returns whether the
+ * next one (b->work_next) is claimed.  traced: NMR_TRACING(), read once
+ * for the offer, which tells all its events or none.
+ */
+NMR_HOT_INLINE int offer_one(nmr_binding *b, int claimed, int traced)
+{
+    nmr_binding *next = b->work_next;
+    nmr_reg *client = b->reg[NMR_CLIENT];
+    nmr_reg *provider = b->reg[NMR_PROVIDER];
+    nmr_npi *npi = nmr_binding_npi(b);
+    int detach = 0, gone = 0, next_claimed = 0;
+    NTSTATUS s = STATUS_NOINTERFACE;
+    HANDLE h = nmr_handle_value(&b->obj);
+
+    if (claimed) {
+        if (traced)
+            nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
+        s = nmr_verify_on() ? call_client_attach(b, h, 1) : call_client_attach(b, h, 0);
+    }
+
+    /* The outcome is told while the binding is still OFFERING: no
+     * other thread acts on it until the lock section below, so its
+     * events stay in order. */
+    if (claimed && traced) {
+        if (b->provider_attached && s == STATUS_SUCCESS)
+            nmr_trace_binding(NMR_EVENT_ATTACH_ACCEPTED, b, -1, 0);
+        else if (b->provider_attached || !b->provider_declined)
+            nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_CLIENT, s);
+    }
+
+    /* Declined: the handle dies before the binding leaves its
+     * registrations, so a wait that returns finds it dead (R27).  The
+     * to-do list still holds the binding. */
+    if (claimed && !b->provider_attached)
+        nmr_handle_retire(&b->obj);
+    nmr_npi_lock(npi);
+    if (!claimed) {
+        /* cancelled before its offer: nothing to finish */
+    } else if (b->provider_attached) {
+        int late = client->state != NMR_REG_ACTIVE ||
+                   provider->state != NMR_REG_ACTIVE;
+        if (s == STATUS_SUCCESS && !late) {
+            nmr_binding_set_state(b, NMR_B_ATTACHED);
+        } else {
+            /* R11 late-comer: attached, detached at once.  R10: the
+             * client failed after the provider accepted: only the
+             * provider is told to detach. */
+            nmr_binding_set_state(b, NMR_B_DETACHING);
+            if (s != STATUS_SUCCESS)
+                nmr_half_set(b, NMR_CLIENT, NMR_H_COMPLETE);
+            detach = 1;
+        }
+    } else {
+        unlink_locked(b); /* declined: no binding, no more callbacks */
+        gone = 1;
+    }
+    int user_code_next = detach || (gone && s == STATUS_SUCCESS);
+    if (next != NULL && !user_code_next)
+        next_claimed = nmr_binding_claim_offer_locked(next);
+    nmr_npi_unlock(npi);
+
+    if (detach)
+        (void)nmr_binding_detach(b, -1, NULL);
+    if (gone) {
+        if (s == STATUS_SUCCESS)
+            nmr_report_misuse(NMR_MISUSE_ATTACH_WITHOUT_PROVIDER,
+                              "ClientAttachProvider returned STATUS_SUCCESS "
+                              "for binding %p without a successful "
+                              "NmrClientAttachProvider; treated as a "
+                              "decline (R10)",
+                              h);
+    }
+    if (next != NULL && user_code_next) {
+        nmr_npi_lock(npi);
+        next_claimed = nmr_binding_claim_offer_locked(next);
+        nmr_npi_unlock(npi);
+    }
+    nmr_handle_put(&b->obj); /* the to-do list's reference */
+    return next_claimed;
+}
+
+static NMR_COLD int offer_one_traced(nmr_binding *b, int claimed)
+{
+    return offer_one(b, claimed, 1);
 }
 
 /*
@@ -351,85 +476,9 @@ void nmr_binding_offer_all(nmr_binding *todo, int first_claimed)
 {
     int claimed = first_claimed;
     while (todo != NULL) {
-        nmr_binding *b = todo, *next = b->work_next;
-        nmr_reg *client = b->reg[NMR_CLIENT];
-        nmr_reg *provider = b->reg[NMR_PROVIDER];
-        nmr_npi *npi = nmr_binding_npi(b);
-        int detach = 0, gone = 0, next_claimed = 0;
-        NTSTATUS s = STATUS_NOINTERFACE;
-        HANDLE h = nmr_handle_value(&b->obj);
-
-        if (claimed) {
-            if (NMR_TRACING())
-                nmr_trace_binding(NMR_EVENT_OFFER, b, -1, 0);
-            nmr_frame f;
-            nmr_callstack_push(&f, b, NMR_CB_CLIENT_ATTACH);
-            f.handle = h; /* NmrClientAttachProvider's fast test */
-            nmr_callstack_verify(&f, NMR_CLIENT, (const void *)(uintptr_t)client->attach.client);
-            s = client->attach.client(h, client->context, provider->instance);
-            nmr_callstack_pop(&f);
-        }
-
-        /* The outcome is told while the binding is still OFFERING: no
-         * other thread acts on it until the lock section below, so its
-         * events stay in order. */
-        if (claimed && NMR_TRACING()) {
-            if (b->provider_attached && s == STATUS_SUCCESS)
-                nmr_trace_binding(NMR_EVENT_ATTACH_ACCEPTED, b, -1, 0);
-            else if (b->provider_attached || !b->provider_declined)
-                nmr_trace_binding(NMR_EVENT_ATTACH_DECLINED, b, NMR_CLIENT, s);
-        }
-
-        /* Declined: the handle dies before the binding leaves its
-         * registrations, so a wait that returns finds it dead (R27).  The
-         * to-do list still holds the binding. */
-        if (claimed && !b->provider_attached)
-            nmr_handle_retire(&b->obj);
-        nmr_npi_lock(npi);
-        if (!claimed) {
-            /* cancelled before its offer: nothing to finish */
-        } else if (b->provider_attached) {
-            int late = client->state != NMR_REG_ACTIVE ||
-                       provider->state != NMR_REG_ACTIVE;
-            if (s == STATUS_SUCCESS && !late) {
-                nmr_binding_set_state(b, NMR_B_ATTACHED);
-            } else {
-                /* R11 late-comer: attached, detached at once.  R10: the
-                 * client failed after the provider accepted: only the
-                 * provider is told to detach. */
-                nmr_binding_set_state(b, NMR_B_DETACHING);
-                if (s != STATUS_SUCCESS)
-                    nmr_half_set(b, NMR_CLIENT, NMR_H_COMPLETE);
-                detach = 1;
-            }
-        } else {
-            unlink_locked(b); /* declined: no binding, no more callbacks */
-            gone = 1;
-        }
-        int user_code_next = detach || (gone && s == STATUS_SUCCESS);
-        if (next != NULL && !user_code_next)
-            next_claimed = nmr_binding_claim_offer_locked(next);
-        nmr_npi_unlock(npi);
-
-        if (detach)
-            (void)nmr_binding_detach(b, -1, NULL);
-        if (gone) {
-            if (s == STATUS_SUCCESS)
-                nmr_report_misuse(NMR_MISUSE_ATTACH_WITHOUT_PROVIDER,
-                                  "ClientAttachProvider returned STATUS_SUCCESS "
-                                  "for binding %p without a successful "
-                                  "NmrClientAttachProvider; treated as a "
-                                  "decline (R10)",
-                                  h);
-        }
-        if (next != NULL && user_code_next) {
-            nmr_npi_lock(npi);
-            next_claimed = nmr_binding_claim_offer_locked(next);
-            nmr_npi_unlock(npi);
-        }
-        nmr_handle_put(&b->obj); /* the to-do list's reference */
-        todo = next;
-        claimed = next_claimed;
+        nmr_binding *b = todo;
+        todo = b->work_next; /* read while the list still holds b */
+        claimed = NMR_TRACING() ? offer_one_traced(b, claimed) : offer_one(b, claimed, 0);
     }
 }
 
@@ -457,13 +506,19 @@ NMR_HOT_INLINE NTSTATUS attach_provider_body(nmr_binding *b, HANDLE NmrBindingHa
     const VOID *pdispatch = NULL;
     nmr_frame f;
     b->in_provider_attach = 1;
-    nmr_callstack_push(&f, b, NMR_CB_PROVIDER_ATTACH);
-    if (verify)
+    if (verify) {
+        nmr_callstack_push(&f, b, NMR_CB_PROVIDER_ATTACH);
         nmr_callstack_verify(&f, NMR_PROVIDER, (const void *)(uintptr_t)provider->attach.provider);
+    } else {
+        nmr_callstack_push_unverified(&f, b, NMR_CB_PROVIDER_ATTACH);
+    }
     NTSTATUS s = provider->attach.provider(NmrBindingHandle, provider->context,
                                            client->instance, ClientBindingContext,
                                            ClientDispatch, &pctx, &pdispatch);
-    nmr_callstack_pop(&f);
+    if (verify)
+        nmr_callstack_pop(&f);
+    else
+        nmr_callstack_pop_unverified(&f);
     b->in_provider_attach = 0;
     if (s == STATUS_SUCCESS) {
         b->provider_attached = 1;
@@ -566,13 +621,14 @@ static void detach_complete(HANDLE h, nmr_side side)
     }
     nmr_binding *b = nmr_container_of(o, nmr_binding, obj);
     int ready = 0, misuse = 0, dead = 0;
+    int traced = NMR_TRACING(); /* for its HALF_COMPLETE and CLEANUP events */
     nmr_npi_lock(nmr_binding_npi(b));
     if (b->state == NMR_B_GONE) {
         dead = 1;
     } else if (b->half[side] == NMR_H_CALLING) {
         nmr_half_set(b, side, NMR_H_CALLING_DONE); /* R15: finished when it returns */
     } else if (b->half[side] == NMR_H_PENDING) {
-        finish_half_locked(b, side, NULL, 0);
+        finish_half_locked(b, side, NULL, 0, traced);
         ready = ready_for_cleanup_locked(b);
     } else {
         misuse = 1; /* not started, completed, or completing right now */
@@ -590,7 +646,7 @@ static void detach_complete(HANDLE h, nmr_side side)
                           "STATUS_SUCCESS, or was completed already) (R29)",
                           nmr_side_complete_fn(side), nmr_side_name(side), h);
     if (ready)
-        (void)run_cleanups(b, NULL);
+        (void)run_cleanups(b, NULL, traced);
     nmr_handle_put(o);
 }
 

@@ -88,6 +88,27 @@ static inline void nmr_callstack_push(nmr_frame *f, const struct nmr_binding *bi
     nmr_callstack_top = f;
 }
 
+/* A frame for one callback called with the verifier off (the caller read
+ * nmr_verify_on() just before, where nmr_callstack_verify would have, and
+ * makes no nmr_callstack_verify or nmr_callstack_end_call on it): v.on is
+ * left unset and the pop has nothing to check.  Pop it with
+ * nmr_callstack_pop_unverified. */
+static inline void nmr_callstack_push_unverified(nmr_frame *f,
+                                                 const struct nmr_binding *binding,
+                                                 nmr_callback what)
+{
+    f->binding = binding;
+    f->what = what;
+    f->up = nmr_callstack_top;
+    nmr_callstack_top = f;
+}
+
+static inline void nmr_callstack_pop_unverified(nmr_frame *f)
+{
+    assert(nmr_callstack_top == f);
+    nmr_callstack_top = f->up;
+}
+
 /* The verifier's check of a frame popped with v.on set (callstack.c). */
 void nmr_callstack_leave_(const nmr_frame *f);
 
