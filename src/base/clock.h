@@ -31,7 +31,10 @@ static inline uint32_t nmr_stamp_ms(void)
 #else
     clock_gettime(CLOCK_MONOTONIC, &ts);
 #endif
-    uint32_t ms = (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+    /* The same value as ((uint64_t)tv_sec * 1000 + tv_nsec / 1000000) mod
+     * 2^32, in 32-bit arithmetic: tv_nsec < 10^9 fits, and its division
+     * by a constant is one 64-bit multiply and a shift. */
+    uint32_t ms = (uint32_t)ts.tv_sec * 1000u + (uint32_t)ts.tv_nsec / 1000000u;
     return ms | 1u;
 }
 

@@ -119,15 +119,6 @@ void nmr_binding_cancel_locked(nmr_binding *b)
     nmr_handle_retire(&b->obj);
 }
 
-int nmr_binding_start_detach_locked(nmr_binding *b)
-{
-    nmr_npi_assert_held(nmr_binding_npi(b));
-    if (b->state != NMR_B_ATTACHED)
-        return 0;
-    nmr_binding_set_state(b, NMR_B_DETACHING);
-    return 1;
-}
-
 /* Under the lock, b DETACHING and its detach owned by this thread: move
  * the first detach half from side `from` on that needs a call from IDLE
  * to CALLING, stamped for the watchdog.  Returns that side, or -1. */
@@ -533,10 +524,12 @@ NMR_HOT_INLINE NTSTATUS attach_provider_body(nmr_binding *b, HANDLE NmrBindingHa
     return s;
 }
 
+/* The arguments in NmrClientAttachProvider's order, b last: its tail call
+ * moves one register. */
 static __attribute__((noinline)) NTSTATUS
-attach_provider(nmr_binding *b, HANDLE NmrBindingHandle, PVOID ClientBindingContext,
+attach_provider(HANDLE NmrBindingHandle, PVOID ClientBindingContext,
                 const VOID *ClientDispatch, PVOID *ProviderBindingContext,
-                const VOID **ProviderDispatch)
+                const VOID **ProviderDispatch, nmr_binding *b)
 {
     return attach_provider_body(b, NmrBindingHandle, ClientBindingContext, ClientDispatch,
                                 ProviderBindingContext, ProviderDispatch, 0);
@@ -574,8 +567,8 @@ static NMR_COLD NTSTATUS attach_provider_checked(HANDLE NmrBindingHandle,
         s = attach_provider_body(b, NmrBindingHandle, ClientBindingContext, ClientDispatch,
                                  ProviderBindingContext, ProviderDispatch, 1);
     else
-        s = attach_provider(b, NmrBindingHandle, ClientBindingContext, ClientDispatch,
-                            ProviderBindingContext, ProviderDispatch);
+        s = attach_provider(NmrBindingHandle, ClientBindingContext, ClientDispatch,
+                            ProviderBindingContext, ProviderDispatch, b);
     if (o != NULL)
         nmr_handle_put(o);
     return s;
@@ -600,9 +593,9 @@ NTSTATUS NmrClientAttachProvider(HANDLE NmrBindingHandle, PVOID ClientBindingCon
     if (!nmr_verify_on() && top != NULL && top->what == NMR_CB_CLIENT_ATTACH &&
         top->handle == NmrBindingHandle && ProviderBindingContext != NULL &&
         ProviderDispatch != NULL)
-        return attach_provider((nmr_binding *)(uintptr_t)top->binding, NmrBindingHandle,
-                               ClientBindingContext, ClientDispatch, ProviderBindingContext,
-                               ProviderDispatch);
+        return attach_provider(NmrBindingHandle, ClientBindingContext, ClientDispatch,
+                               ProviderBindingContext, ProviderDispatch,
+                               (nmr_binding *)(uintptr_t)top->binding);
     return attach_provider_checked(NmrBindingHandle, ClientBindingContext, ClientDispatch,
                                    ProviderBindingContext, ProviderDispatch,
                                    __builtin_return_address(0));

@@ -207,8 +207,9 @@ int nmr_binding_detach(nmr_binding *b, int started, nmr_binding *next);
  * the caller's critical section.  Returns that half's side, or -1. */
 int nmr_binding_begin_detach_locked(nmr_binding *b);
 /* Under the NPI lock: move an ATTACHED binding to DETACHING.  Returns 1 if
- * the caller now owns the detach sequence. */
-int nmr_binding_start_detach_locked(nmr_binding *b);
+ * the caller now owns the detach sequence.  (Inline, below the state
+ * setters: a deregistration calls it once per binding.) */
+static inline int nmr_binding_start_detach_locked(nmr_binding *b);
 
 /* ---- the state setters (the transition lists above are their tables) ---- */
 
@@ -320,6 +321,17 @@ static inline void nmr_half_set_(nmr_binding *b, int side, nmr_half_state to,
     (void)file, (void)line;
 #endif
     b->half[side] = (uint8_t)to;
+}
+
+/* ---- binding.c's transition made inline in its caller -------------------- */
+
+static inline int nmr_binding_start_detach_locked(nmr_binding *b)
+{
+    nmr_npi_assert_held(nmr_binding_npi(b));
+    if (b->state != NMR_B_ATTACHED)
+        return 0;
+    nmr_binding_set_state(b, NMR_B_DETACHING);
+    return 1;
 }
 
 #endif
