@@ -146,24 +146,27 @@ int nmr_binding_begin_detach_locked(nmr_binding *b)
  * critical section that unlinks b also begins next's detach (next: see
  * nmr_binding_detach); returns what nmr_binding_begin_detach_locked said
  * of next, or -1 without one.  traced: NMR_TRACING() as the operation that
- * runs them read it. */
-NMR_HOT_INLINE int run_cleanups(nmr_binding *b, nmr_binding *next, int traced)
+ * runs them read it.  f: the frame for the cleanups; framed: it is pushed
+ * already, as b's NMR_CB_CLEANUP frame (nmr_binding_detach's, retagged),
+ * else it is pushed here. */
+NMR_HOT_INLINE int run_cleanups(nmr_binding *b, nmr_binding *next, int traced, nmr_frame *f,
+                                int framed)
 {
     if (traced)
         nmr_trace_binding(NMR_EVENT_CLEANUP, b, -1, 0);
     /* One frame serves both cleanups: between the two calls this thread
      * runs no other code, so what the frame says is true throughout. */
-    nmr_frame f;
-    nmr_callstack_push(&f, b, NMR_CB_CLEANUP);
+    if (!framed)
+        nmr_callstack_push(f, b, NMR_CB_CLEANUP);
     for (int side = 0; side < 2; side++) {
         nmr_cleanup_fn *fn = b->reg[side]->cleanup;
         if (fn == NULL)
             continue;
-        nmr_callstack_verify(&f, side, (const void *)(uintptr_t)fn);
+        nmr_callstack_verify(f, side, (const void *)(uintptr_t)fn);
         fn(b->ctx[side]);
-        nmr_callstack_end_call(&f);
+        nmr_callstack_end_call(f);
     }
-    nmr_callstack_pop(&f);
+    nmr_callstack_pop(f);
     /* The handle dies before the binding leaves its registrations, so a
      * wait that returns finds it dead (R16, R27).  The caller holds its own
      * reference, so retiring cannot free the binding here. */
@@ -262,8 +265,11 @@ NMR_HOT_INLINE int detach(nmr_binding *b, int started, nmr_binding *next, int tr
      * from the first call until the last has returned this thread owns
      * the binding's detach, so what the frame says stays true in between
      * (R20: a wait for either registration, from a hook that runs there,
-     * could not end).  It is popped as soon as the last call returns,
-     * before anything of that half is told. */
+     * could not end).  After the last call it is popped before any other
+     * code runs on this thread: a schedule explorer's point, a trace hook,
+     * a misuse report.  With none of them (the usual case) it stays, and
+     * once the binding is ready for its cleanups it becomes their frame:
+     * meanwhile only this function runs, so no one reads it. */
     nmr_frame f;
     int framed = 0;
     while (side >= 0) { /* lock not held; half `side` is CALLING */
@@ -276,16 +282,16 @@ NMR_HOT_INLINE int detach(nmr_binding *b, int started, nmr_binding *next, int tr
         nmr_detach_fn *fn = b->reg[side]->detach;
         nmr_callstack_verify(&f, side, (const void *)(uintptr_t)fn);
         NTSTATUS s = fn(b->ctx[side]);
-        if (side == NMR_PROVIDER) { /* the last call there is */
+        nmr_callstack_end_call(&f); /* the verifier's check of this call */
+        int check = nmr_check_enabled();
+        if (side == NMR_PROVIDER && (traced || check)) { /* the last call there is */
             nmr_callstack_pop(&f);
             framed = 0;
-        } else {
-            nmr_callstack_end_call(&f);
         }
         /* a schedule explorer may run another thread here, before the
          * status is read: a completion from it lands in the window R15
          * names (the half is still CALLING) */
-        if (nmr_check_enabled())
+        if (check)
             nmr_check_point(side == NMR_CLIENT ? "ClientDetachProvider returned"
                                                : "ProviderDetachClient returned",
                             nmr_handle_value(&b->obj));
@@ -304,6 +310,10 @@ NMR_HOT_INLINE int detach(nmr_binding *b, int started, nmr_binding *next, int tr
         }
         if (s != STATUS_SUCCESS && s != STATUS_PENDING)
             misuse[nmisuse++] = (deferred_misuse){NMR_MISUSE_BAD_DETACH_STATUS, side, s};
+        if (nmisuse > 0 && side == NMR_PROVIDER && framed) { /* reported below */
+            nmr_callstack_pop(&f);
+            framed = 0;
+        }
         if (complete)
             finish_half_locked(b, side, misuse, nmisuse, traced);
         /* the next half begins in the section that ends this one */
@@ -312,16 +322,22 @@ NMR_HOT_INLINE int detach(nmr_binding *b, int started, nmr_binding *next, int tr
             nmr_npi_unlock(npi);
     }
     /* lock held */
-    if (framed) /* not reached: the provider half is always called last */
-        nmr_callstack_pop(&f);
     int ready = ready_for_cleanup_locked(b);
+    if (framed) {
+        if (ready) {
+            f.what = NMR_CB_CLEANUP; /* the cleanups' frame from here on */
+        } else {
+            nmr_callstack_pop(&f); /* a half is pending */
+            framed = 0;
+        }
+    }
     int next_side = -1;
     if (!ready && next != NULL)
         next_side = nmr_binding_begin_detach_locked(next);
     nmr_npi_unlock(npi);
 
     if (ready)
-        next_side = run_cleanups(b, next, traced);
+        next_side = run_cleanups(b, next, traced, &f, framed);
     return next_side;
 }
 
@@ -638,8 +654,10 @@ static void detach_complete(HANDLE h, nmr_side side)
                           "(its detach callback was not called, returned "
                           "STATUS_SUCCESS, or was completed already) (R29)",
                           nmr_side_complete_fn(side), nmr_side_name(side), h);
-    if (ready)
-        (void)run_cleanups(b, NULL, traced);
+    if (ready) {
+        nmr_frame f;
+        (void)run_cleanups(b, NULL, traced, &f, 0);
+    }
     nmr_handle_put(o);
 }
 
