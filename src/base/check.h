@@ -9,12 +9,14 @@
 
 #include <nmr/check.h>
 
+#include "base/visibility.h"
+
 /* Inside libnmr the hooks are one pointer; libnmr-km, another object,
  * asks for it (it defines NMR_CHECK_VIA_CALL before including this). */
 #ifdef NMR_CHECK_VIA_CALL
 #define NMR_CHECK_HOOKS_() nmr_check_sched()
 #else
-extern const nmr_check_sched_hooks *_Atomic nmr_check_hooks;
+extern const nmr_check_sched_hooks *_Atomic nmr_check_hooks NMR_INTERNAL_DATA;
 #define NMR_CHECK_HOOKS_() nmr_check_hooks
 #endif
 

@@ -20,10 +20,12 @@
 #include <nmr/trace.h>
 #include <stdatomic.h>
 
+#include "base/visibility.h"
+
 /* Non-zero while anyone listens: a trace hook is installed, or (builds
  * with <sys/sdt.h>) a tracer is attached to any libnmr probe, because
  * every probe's USDT semaphore is this one variable (trace.c). */
-extern volatile unsigned short nmr_trace_listeners;
+extern volatile unsigned short nmr_trace_listeners NMR_INTERNAL_DATA;
 
 #ifdef NMR_NO_TRACE /* the baseline build of the tracing benchmark */
 #define NMR_TRACING() 0

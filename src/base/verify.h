@@ -33,6 +33,7 @@
 
 #include <netioddk.h>
 #include <nmr/diag.h>
+#include "base/visibility.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -73,7 +74,7 @@ typedef struct nmr_vsnap {
 
 /* libnmr-internal: the flag is not exported, so libnmr-km (another
  * library) keeps its own, set by the same constructor. */
-extern atomic_int nmr_verify_enabled;
+extern atomic_int nmr_verify_enabled NMR_INTERNAL_DATA;
 
 static inline int nmr_verify_on(void)
 {
