@@ -144,7 +144,7 @@ static __attribute__((noinline)) nmr_npi *insert_locked(stripe *s, uint64_t h,
         s->spare = NULL;
         unlink_locked(s, n);
     } else {
-        n = nmr_alloc_persistent(sizeof(*n));
+        n = nmr_alloc_persistent_aligned(_Alignof(nmr_npi), sizeof(*n));
         if (n == NULL)
             return NULL;
         /* a free lock and a quiet condition (base/lock.h) */

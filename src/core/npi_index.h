@@ -44,7 +44,8 @@ typedef struct nmr_npi {
     pthread_t lock_owner;      /* valid while lock_held */
     int lock_held;
 #endif
-} nmr_npi;
+} __attribute__((aligned(64))) nmr_npi; /* cache lines of its own: two threads'
+                                        NPIs, written on every cycle, never share one */
 
 /*
  * The NPI lock.  Every lock, unlock and condition wait on npi->lock goes
