@@ -231,6 +231,40 @@ static void test_names(void)
     CHECK(usdt == 0 || usdt == 1);
 }
 
+/* A hook installed in the middle of an operation (here by the client's
+ * detach callback, inside the provider's deregistration) sees nothing more
+ * of that operation: an operation reports its events as tracing stood
+ * when it began (issue 14: a detach, an offer and a wait read the flag
+ * once).  The next operations are reported whole. */
+static void install_in_detach(fx_module *m, fx_ev_type type, int phase, fx_side *side,
+                              void *arg)
+{
+    (void)m, (void)side, (void)arg;
+    if (type == FX_EV_CLIENT_DETACH && phase == FX_PRE)
+        start();
+}
+
+static void test_hook_installed_mid_operation(void)
+{
+    GUID npi = fx_guid(0x6006);
+    fx_module *c = fx_client(&npi), *p = fx_provider(&npi);
+    CHECK_STATUS(fx_register(p), STATUS_SUCCESS);
+    CHECK_STATUS(fx_register(c), STATUS_SUCCESS);
+    c->hook = install_in_detach;
+    CHECK_STATUS(fx_deregister(p), STATUS_PENDING);
+    CHECK_EQ(c->n_detach, 1);
+    CHECK_EQ(p->n_cleanup, 1); /* the whole detach ran, untraced */
+    expect("");
+    CHECK_STATUS(fx_wait(p), STATUS_SUCCESS);
+    expect("wait-start wait-end");
+    c->hook = NULL;
+    nev = 0;
+    dereg_wait(c);
+    expect("deregister wait-start wait-end");
+    stop();
+    finish();
+}
+
 /* ---- the case table (tests/lib/runner.h): each case runs in its own
  * process, between the setup and the teardown. ---- */
 
@@ -245,6 +279,7 @@ static const nmr_test_case cases[] = {
     CASE(test_pending, ""),
     CASE(test_misuse_and_reentry, ""),
     CASE(test_names, ""),
+    CASE(test_hook_installed_mid_operation, ""),
 };
 
 NMR_TEST_SUITE(test_trace, cases, setup, NULL, NULL);
