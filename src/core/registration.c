@@ -97,17 +97,12 @@ reg_register(uint64_t registrar, const reg_desc *d, PVOID context, PHANDLE out)
     /* The registration lives in its handle slot, reserved here and named
      * (published) only once it is listed, below. */
     nmr_reg *r = nmr_handle_reserve();
-    if (r == NULL) {
-        *out = NULL;
-        nmr_registrar_release(registrar);
-        return STATUS_INSUFFICIENT_RESOURCES;
-    }
+    if (r == NULL)
+        goto no_memory;
     nmr_npi *npi = nmr_npi_get(registrar, d->instance->NpiId);
     if (npi == NULL) {
-        *out = NULL;
         nmr_handle_unreserve(&r->obj);
-        nmr_registrar_release(registrar);
-        return STATUS_INSUFFICIENT_RESOURCES;
+        goto no_memory;
     }
     /* Every field, one store each (the slot's bytes are not cleared;
      * clearing them first would cost as much again): obj is publish's,
@@ -149,7 +144,6 @@ reg_register(uint64_t registrar, const reg_desc *d, PVOID context, PHANDLE out)
                              ? nmr_binding_create_locked(r, peer)
                              : nmr_binding_create_locked(peer, r);
         if (b == NULL) {
-            *out = NULL;
             register_rollback(r, todo);
             while (todo != NULL) {
                 nmr_binding *next = todo->work_next;
@@ -157,8 +151,7 @@ reg_register(uint64_t registrar, const reg_desc *d, PVOID context, PHANDLE out)
                 todo = next;
             }
             nmr_handle_retire(&r->obj);
-            nmr_registrar_release(registrar);
-            return STATUS_INSUFFICIENT_RESOURCES;
+            goto no_memory;
         }
         b->work_next = NULL;
         *tail = b;
@@ -188,6 +181,11 @@ reg_register(uint64_t registrar, const reg_desc *d, PVOID context, PHANDLE out)
         nmr_handle_put(&r->obj);
     }
     return STATUS_SUCCESS;
+
+no_memory: /* R2: nothing of it is left, and the out handle says so */
+    *out = NULL;
+    nmr_registrar_release(registrar);
+    return STATUS_INSUFFICIENT_RESOURCES;
 }
 
 /* The deregistration of a registration that has bindings: NPI lock held
@@ -312,6 +310,14 @@ static int wait_drained_locked(nmr_reg *r, uint64_t deadline_ns)
     return 0;
 }
 
+/* The wait has nothing left to wait for: r is done and leaves its NPI's
+ * list (R18).  NPI lock held, r WAITING. */
+static inline void wait_done_locked(nmr_reg *r)
+{
+    nmr_reg_set_state(r, NMR_REG_DONE);
+    nmr_list_del(&r->npi_link);
+}
+
 /* The wait's checks and its sleep, NPI lock held (and held on return);
  * the status of the wait. */
 static __attribute__((noinline)) NTSTATUS wait_locked(nmr_reg *r, uint64_t deadline)
@@ -327,8 +333,7 @@ static __attribute__((noinline)) NTSTATUS wait_locked(nmr_reg *r, uint64_t deadl
         nmr_reg_set_state(r, NMR_REG_DEREGISTERING); /* may be waited for again */
         return STATUS_TIMEOUT;
     }
-    nmr_reg_set_state(r, NMR_REG_DONE);
-    nmr_list_del(&r->npi_link);
+    wait_done_locked(r);
     return STATUS_SUCCESS;
 }
 
@@ -356,8 +361,7 @@ reg_wait(HANDLE h, nmr_side side, long long timeout_ms, const char *fn, const vo
     if (__builtin_expect(r->state == NMR_REG_DEREGISTERING && r->live_bindings == 0, 1)) {
         /* the usual case: deregistered, nothing left to wait for */
         nmr_reg_set_state(r, NMR_REG_WAITING);
-        nmr_reg_set_state(r, NMR_REG_DONE);
-        nmr_list_del(&r->npi_link);
+        wait_done_locked(r);
     } else {
         s = wait_locked(r, deadline);
     }
